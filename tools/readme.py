@@ -18,8 +18,11 @@ def readme_text(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
         if c.cell_type == 'code':
             if re.search(r'^#\|\s*(hide|export)\b', c.source, re.M): continue
             c.source = re.sub(r'^#\|.*\n?', '', c.source, flags=re.M)
+            for o in c.get('outputs', []):  # plain text reads better than pandas' HTML in a README
+                if 'text/html' in o.get('data', {}) and 'text/plain' in o['data']: del o['data']['text/html']
         keep.append(c)
     nb.cells = keep
+    nb.metadata['language_info'] = {'name': 'python'}
     md, _ = MarkdownExporter(exclude_raw=True).from_notebook_node(nb)
     return re.sub(r'\n{3,}', '\n\n', md).strip() + '\n'
 
