@@ -1,5 +1,5 @@
 "Shared helpers: generated audio, bad files, synthetic manifests, the `tamil-ser` console script."
-import struct, subprocess, sys, zlib
+import os, struct, subprocess, sys, zlib
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
 
@@ -61,3 +61,5 @@ def fake_manifest(n_spk=16, seed=0, n_acc=4, sources=('emota', 'movie')):
             rows += [dict(path=f'/data/s{s}_{lab}_{i}.wav', label=lab, speaker=str(s), accent=acc[s % n_acc],
                           source=sources[s % len(sources)], sentence=str(i)) for i in range(rng.integers(1, 5))]
     return pd.DataFrame(rows)
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # tests never reach a model hub: fail fast instead of retrying
