@@ -10,5 +10,10 @@ if [ "$before" != "$(sums)" ]; then
   echo "tools/test.sh: nbdev-export changed tamil_ser/: the package was not in step with the notebooks (see git diff tamil_ser)" >&2
   exit 1
 fi
+# librosa's numba kernels are compiled on first use and cached; parallel notebook workers compiling the same kernel
+# at once can leave a corrupt cache that segfaults later, so compile them once, serially, into a fresh cache first
+export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$(mktemp -d)}"
+python -c "import numpy as np; from tamil_ser.explore import prosody; from tamil_ser.train import augmenter
+x = (0.3*np.sin(np.arange(32000)*2*np.pi*150/16000)).astype(np.float32); prosody(x); augmenter(p=1.)(samples=x, sample_rate=16000)"
 nbdev-test
 python -m pytest -q
