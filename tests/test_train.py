@@ -43,10 +43,11 @@ def test_cli_train_crossval_evaluate(tmp_path):
     assert r.returncode == 0, r.stderr
     met = json.loads((tmp_path/'cv'/'metrics.json').read_text())
     assert met['n'] == 240 and len(met['fold_uar']) == 3 and met['uar_ci'][0] <= met['uar'] <= met['uar_ci'][1]
-    assert (tmp_path/'cv'/'plots'/'curves.png').exists()
+    assert not (tmp_path/'cv'/'history.csv').exists()   # an openSMILE linear probe is solved by L-BFGS: no epochs, no curves
     r = cli('train', SAMPLE_DIR, '--backbone', 'tiny', '--mode', 'finetune', '--epochs', '1', '--batch-size', '16', '--out', tmp_path/'ft', '-q')
     assert r.returncode == 0, r.stderr
     assert {'config.json', 'model.safetensors', 'preprocessor_config.json', 'tamil_ser.json'} <= {f.name for f in (tmp_path/'ft'/'model').iterdir()}
+    assert (tmp_path/'ft'/'plots'/'curves.png').exists() and len(pd.read_csv(tmp_path/'ft'/'history.csv')) == 1
     r = cli('evaluate', tmp_path/'ft'/'model', SAMPLE_DIR, '--out', tmp_path/'ev', '-q')
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr
     assert len(pd.read_csv(tmp_path/'ev'/'predictions.csv')) == 240
