@@ -41,6 +41,8 @@ def time_steps(model, batch:int, seconds:float, steps:int, lr=3e-5, head_lr=1e-3
         if i: out.append(time.perf_counter() - t0)          # step 0 is the warm-up (allocations, optimizer state)
     return out
 
+def count(n:int) -> str: return f'{n/1e6:.1f} M' if n >= 1e6 else f'{n/1e3:.0f} k'
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--models', nargs='+', default=['base', 'tiny'], choices=['base', 'tiny'])
@@ -55,7 +57,7 @@ def main():
         model = freeze(base_model() if name == 'base' else hf_classifier('tiny'))
         total = sum(p.numel() for p in model.parameters())
         ts = time_steps(model, a.batch, a.seconds, a.steps if name == 'base' else max(a.steps, 10))
-        print(f'{name}: {total/1e6:.1f} M parameters ({n_trainable(model)/1e6:.1f} M trainable, CNN feature encoder frozen): '
+        print(f'{name}: {count(total)} parameters ({count(n_trainable(model))} trainable, CNN feature encoder frozen): '
               f'{np.median(ts)*1e3:.0f} ms/step (median of {len(ts)}; min {min(ts)*1e3:.0f}, max {max(ts)*1e3:.0f})', flush=True)
         del model
 
