@@ -52,6 +52,19 @@ def test_cli_train_crossval_evaluate(tmp_path):
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr
     assert len(pd.read_csv(tmp_path/'ev'/'predictions.csv')) == 240
 
+def test_finetune_under_torchrun_two_processes(tmp_path):
+    "`torchrun -m tamil_ser.cli train` with two CPU processes: each takes half of every epoch, process 0 alone writes the run."
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'tamil_ser.cli', 'train', SAMPLE_DIR,
+                        '--backbone', 'tiny', '--mode', 'finetune', '--epochs', '2', '--batch-size', '8', '--out', tmp_path/'ddp', '-q'],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('model bundle:') == 1, r.stdout
+    n = load_model(tmp_path/'ddp'/'model').meta['data']['n_train']
+    h = pd.read_csv(tmp_path/'ddp'/'history.csv')
+    assert h.step.tolist() == [k * -(-(-(-n // 2)) // 8) for k in (1, 2)], (n, h.step.tolist())   # ceil(ceil(n / 2 processes) / batch 8) steps an epoch
+    assert len(pd.read_csv(tmp_path/'ddp'/'predictions.csv')) > 0 and not (tmp_path/'ddp'/'checkpoints').exists()
+
 @pytest.mark.parametrize('args,msg', [(('train', 'nowhere/'), 'not found'), (('evaluate', 'no_model_here', str(SAMPLE_DIR)), 'no model bundle there, nor an audio-classification model on the hub'),
                                       (('crossval', str(SAMPLE_DIR), '--folds', '9', '--backbone', 'egemaps', '-q'), 'cannot make 9 folds')])
 def test_cli_errors_are_one_line(args, msg):
