@@ -6,17 +6,21 @@ Docs: https://tamil-ser.github.io/tamil-ser/audio.html.md"""
 
 # %% ../nbs/00_audio.ipynb #3bfe3bf9
 from __future__ import annotations
-import hashlib, io, struct
+import errno, hashlib, io, os, stat, struct
 from pathlib import Path
 import numpy as np, soundfile as sf, soxr
 
 # %% auto #0
-__all__ = ['SR', 'MIN_SECONDS', 'MAX_SECONDS', 'AudioError', 'audio_formats', 'load_audio', 'fit_clip', 'clip_stats', 'clip_hash']
+__all__ = ['SR', 'MIN_SECONDS', 'MAX_SECONDS', 'MIN_RATE', 'MAX_RATE', 'MAX_AMPLITUDE', 'AudioError', 'audio_formats',
+           'load_audio', 'fit_clip', 'audio_info', 'load_clip', 'audio_blocks', 'clip_stats', 'speech_check',
+           'clip_hash', 'scan_audio']
 
 # %% ../nbs/00_audio.ipynb #cd731247
 SR = 16000          # the sample rate of every clip
 MIN_SECONDS = 0.25  # shorter clips carry too little speech to judge an emotion
 MAX_SECONDS = 3.0   # the clip length the models see
+MIN_RATE, MAX_RATE = 4000, 384000  # a header outside these rates is corrupt or forged: resampling it would take gigabytes
+MAX_AMPLITUDE = 1e6  # float samples beyond this are not audio (int16 PCM passed as float reaches 3.3e4)
 
 class AudioError(ValueError):
     "One-line error naming the audio source and what is wrong with it."
@@ -46,27 +50,59 @@ def _name(src) -> str:
     if isinstance(src, (str, Path)): return str(src)
     return f'<{len(src)} bytes>' if isinstance(src, (bytes, bytearray, memoryview)) else f'<{type(src).__name__}>'
 
-def _read(src) -> tuple[np.ndarray, int]:
-    "Decode a path or bytes with soundfile to (mono samples, rate), raising `AudioError` with the reason."
-    nm = _name(src)
+_KINDS = [(stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISSOCK, 'a socket'), (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device')]
+
+def _check_path(p: Path, name: str):
+    "Raise `AudioError` unless `p` is a non-empty regular file (symbolic links followed)."
+    try: st = p.stat()
+    except FileNotFoundError:
+        raise AudioError(f'{name}: broken symbolic link' if p.is_symlink() else f'{name}: file not found') from None
+    except OSError as e:
+        raise AudioError(f'{name}: symbolic link loop' if e.errno == errno.ELOOP else f'{name}: cannot read ({e.strerror})') from None
+    if stat.S_ISDIR(st.st_mode): raise AudioError(f'{name}: is a directory, not an audio file')
+    kind = next((k for test, k in _KINDS if test(st.st_mode)), None)
+    if kind: raise AudioError(f'{name}: is {kind}, not a regular file; give an audio file')
+    if st.st_size == 0: raise AudioError(f'{name}: empty file (0 bytes)')
+
+# %% ../nbs/00_audio.ipynb #93a039d9
+def _why_not(src, name: str, err: Exception) -> AudioError:
+    "The `AudioError` for a source libsndfile refused: permission, a codec it cannot decode, or not audio."
+    if isinstance(err, PermissionError) or 'Permission denied' in str(err): return AudioError(f'{name}: permission denied')
+    try: head = Path(src).open('rb').read(64) if isinstance(src, (str, Path)) else bytes(src[:64])
+    except OSError as e: return AudioError(f'{name}: cannot read ({e.strerror or type(e).__name__})')
+    codec = _sniff(head)
+    if codec: return AudioError(f'{name}: unsupported codec {codec}; convert it, e.g. `ffmpeg -i IN -ar 16000 -ac 1 OUT.wav`')
+    why = str(err).split(': ', 1)[-1] if "Error opening" in str(err) else str(err)
+    return AudioError(f'{name}: not audio or corrupt header ({why.strip().rstrip(".")})')
+
+def _check_rate(name: str, sr: int):
+    "Refuse sample rates no speech recording has (a 1 Hz header would make resampling take gigabytes)."
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioError(f'{name}: sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; a corrupt or forged header')
+
+def _open(src) -> sf.SoundFile:
+    "Open a path or bytes with soundfile after checking it; every failure is a one-line `AudioError`."
+    name = _name(src)
     if isinstance(src, (str, Path)):
-        p = Path(src)
         if str(src) == '': raise AudioError('<empty path>: no path given')
-        if not p.exists(): raise AudioError(f'{nm}: file not found')
-        if p.is_dir(): raise AudioError(f'{nm}: is a directory, not an audio file')
-        if p.stat().st_size == 0: raise AudioError(f'{nm}: empty file (0 bytes)')
-        f = p
-    else:
-        if len(src) == 0: raise AudioError(f'{nm}: empty (0 bytes)')
-        f = io.BytesIO(bytes(src))
-    try: x, sr = sf.read(f, dtype='float32', always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        head = p.open('rb').read(64) if isinstance(src, (str, Path)) else bytes(src[:64])
-        codec = _sniff(head)
-        if codec: raise AudioError(f'{nm}: unsupported codec {codec}; convert it, e.g. `ffmpeg -i IN -ar 16000 -ac 1 OUT.wav`') from None
-        why = str(e).split(': ', 1)[-1] if "Error opening" in str(e) else str(e)
-        raise AudioError(f'{nm}: not audio or corrupt header ({why.strip().rstrip(".")})') from None
-    return x.mean(1), sr
+        _check_path(Path(src), name)
+    elif len(src) == 0: raise AudioError(f'{name}: empty (0 bytes)')
+    try: f = sf.SoundFile(src if isinstance(src, (str, Path)) else io.BytesIO(bytes(src)))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as e: raise _why_not(src, name, e) from None
+    try: _check_rate(name, f.samplerate)
+    except AudioError: f.close(); raise
+    return f
+
+def _read(src, offset:float=0., duration:float|None=None) -> tuple[np.ndarray, int]:
+    "Decode a path or bytes (`duration` s from `offset` s; default all) to (mono samples, rate), or raise `AudioError`."
+    with _open(src) as f:
+        try:
+            if offset > 0: f.seek(min(int(round(offset * f.samplerate)), f.frames))
+            x = f.read(-1 if duration is None else int(round(duration * f.samplerate)), dtype='float32', always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as e:
+            raise AudioError(f'{_name(src)}: cannot decode ({str(e).strip()})') from None
+        return x.mean(1), f.samplerate
 
 # %% ../nbs/00_audio.ipynb #04eaccce
 def _to_float(x: np.ndarray) -> np.ndarray:
@@ -85,19 +121,30 @@ def _mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=int(np.argmin(x.shape)))
 
 # %% ../nbs/00_audio.ipynb #010754aa
-def load_audio(src, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECONDS) -> np.ndarray:
-    "Decode a path, bytes or array (with `src_sr`) to float32 mono at `sr`; raise `AudioError` if unusable."
-    nm = _name(src)
-    if isinstance(src, (str, Path, bytes, bytearray, memoryview)): x, src_sr = _read(src)
+def _from_array(src, src_sr, name) -> np.ndarray:
+    "Samples of an array as float32 mono; `AudioError` without a rate or with an unreadable dtype or shape."
+    if src_sr is None: raise AudioError(f'{name}: an array needs its sample rate: load_audio(x, src_sr=...)')
+    _check_rate(name, src_sr)
+    try: return _mono(_to_float(src))
+    except (TypeError, ValueError) as e: raise AudioError(f'{name}: {e}') from None
+
+def _check_samples(x: np.ndarray, src_sr: int, name: str, min_seconds: float):
+    "Raise `AudioError` for no samples, NaN or infinite ones, absurd amplitudes, or too short a clip."
+    if x.size == 0: raise AudioError(f'{name}: no samples')
+    if not np.isfinite(x).all(): raise AudioError(f'{name}: contains NaN or infinite samples')
+    peak = float(np.abs(x).max())
+    if peak > MAX_AMPLITUDE: raise AudioError(f'{name}: samples reach {peak:.1e}, far outside [-1, 1]; not audio')
+    if len(x) < min_seconds * src_sr: raise AudioError(f'{name}: clip is {len(x)/src_sr:.2f} s, shorter than {min_seconds} s')
+
+def load_audio(src, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECONDS,
+               offset:float=0., duration:float|None=None) -> np.ndarray:
+    "Decode a path, bytes or array (with `src_sr`) to float32 mono at `sr`, only `duration` s from `offset` s if given."
+    name = _name(src)
+    if isinstance(src, (str, Path, bytes, bytearray, memoryview)): x, src_sr = _read(src, offset, duration)
     else:
-        if src_sr is None: raise AudioError(f'{nm}: an array needs its sample rate: load_audio(x, src_sr=...)')
-        try: x = _to_float(src)
-        except TypeError as e: raise AudioError(f'{nm}: {e}') from None
-    try: x = _mono(x)
-    except ValueError as e: raise AudioError(f'{nm}: {e}') from None
-    if x.size == 0: raise AudioError(f'{nm}: no samples')
-    if not np.isfinite(x).all(): raise AudioError(f'{nm}: contains NaN or infinite samples')
-    if len(x) < min_seconds * src_sr: raise AudioError(f'{nm}: clip is {len(x)/src_sr:.2f} s, shorter than {min_seconds} s')
+        x, start = _from_array(src, src_sr, name), int(round(offset * src_sr))
+        x = x[start:] if duration is None else x[start:start + int(round(duration * src_sr))]
+    _check_samples(x, src_sr, name, min_seconds)
     if src_sr != sr: x = soxr.resample(x, src_sr, sr, quality='HQ')
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -112,6 +159,47 @@ def fit_clip(x: np.ndarray, max_seconds:float=MAX_SECONDS, sr:int=SR, crop:str='
     if pad and len(x) < n: x = np.pad(x, (0, n-len(x)))
     return x
 
+# %% ../nbs/00_audio.ipynb #1a4f1fb8
+def audio_info(src) -> dict:
+    "Rate, frames, channels and duration (s) of a file or bytes, from the header alone; `AudioError` if unusable."
+    with _open(src) as f: return dict(sr=f.samplerate, frames=f.frames, channels=f.channels, duration=f.frames/f.samplerate)
+
+def load_clip(src, max_seconds:float=MAX_SECONDS, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECONDS) -> np.ndarray:
+    "The centre `max_seconds` of a path, bytes or array at `sr`, as `fit_clip(load_audio(src))`, decoding only that part."
+    if not isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        return fit_clip(load_audio(src, sr, src_sr, min_seconds), max_seconds, sr)
+    info = audio_info(src)
+    n = int(round(max_seconds * info['sr']))
+    if info['frames'] <= n: return load_audio(src, sr, min_seconds=min_seconds)
+    start = (info['frames'] - n) // 2
+    x = load_audio(src, sr, min_seconds=min_seconds, offset=start/info['sr'], duration=n/info['sr'])
+    return fit_clip(x, max_seconds, sr)
+
+# %% ../nbs/00_audio.ipynb #2437d595
+def _source_blocks(f: sf.SoundFile, block_seconds: float):
+    "Mono float32 blocks of an open file at its own rate; one-line `AudioError` if decoding fails midway."
+    try:
+        for b in f.blocks(blocksize=max(1, int(block_seconds * f.samplerate)), dtype='float32', always_2d=True):
+            yield b.mean(1)
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as e:
+        raise AudioError(f'{f.name}: cannot decode ({str(e).strip()})') from None
+
+def audio_blocks(src, block_seconds:float=60., sr:int=SR, src_sr:int|None=None):
+    "Yield a file, bytes or array as consecutive float32 mono blocks at `sr` of about `block_seconds`: memory stays one block."
+    if not isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        x, n = load_audio(src, sr, src_sr, min_seconds=0), max(1, int(block_seconds * sr))
+        yield from (x[i:i+n] for i in range(0, len(x), n))
+        return
+    name = _name(src)
+    with _open(src) as f:
+        rs = soxr.ResampleStream(f.samplerate, sr, 1, dtype='float32', quality='HQ') if f.samplerate != sr else None
+        for x in _source_blocks(f, block_seconds):
+            _check_samples(x, f.samplerate, name, 0)
+            y = rs.resample_chunk(x) if rs else x
+            if len(y): yield np.ascontiguousarray(y, dtype=np.float32)
+        tail = rs.resample_chunk(np.zeros(0, np.float32), last=True) if rs else []
+        if len(tail): yield np.ascontiguousarray(tail, dtype=np.float32)
+
 # %% ../nbs/00_audio.ipynb #5c81361a
 def _db(v): return float(20*np.log10(max(v, 1e-10)))
 
@@ -123,7 +211,49 @@ def clip_stats(x: np.ndarray, sr:int=SR, silence_db:float=-45., frame:float=0.02
     return dict(duration=len(x)/sr, rms_db=_db(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), peak_db=_db(pk),
                 clipped=float(np.mean(np.abs(x) >= 0.999)), silence=float(np.mean(20*np.log10(np.maximum(fr, 1e-10)) < silence_db)))
 
+# %% ../nbs/00_audio.ipynb #469691d3
+def speech_check(x: np.ndarray, sr:int=SR, min_db:float=-50., min_active:float=0.05, frame:float=0.025) -> str | None:
+    "Why clip `x` has nothing to judge (silence, a bare DC offset), or None when its energy could be speech."
+    x = np.asarray(x, dtype=np.float64)
+    if not len(x): return 'no speech: no samples'
+    dc = float(x.mean())
+    ac, n = x - dc, max(1, int(frame * sr))
+    k = len(ac) // n
+    frames = ac[:k*n].reshape(k, n) if k else ac[None]
+    levels = 20 * np.log10(np.maximum(np.sqrt(np.mean(np.square(frames), axis=1)), 1e-10))
+    active = float(np.mean(levels > min_db))
+    if active >= min_active: return None
+    what = f'a constant DC offset of {dc:+.2f}' if abs(dc) > 10**(min_db/20) else 'silence'
+    return f'no speech: {what} ({active:.0%} of frames above {min_db:.0f} dBFS)'
+
 # %% ../nbs/00_audio.ipynb #85be5efb
 def clip_hash(x: np.ndarray) -> str:
     "Hex digest of a decoded clip's samples (identical audio, any file format, gives the same hash)."
     return hashlib.blake2b(np.ascontiguousarray(x, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
+
+# %% ../nbs/00_audio.ipynb #5a470596
+def _stream_stats(blocks, sr:int=SR, silence_db:float=-45., frame:float=0.025) -> dict:
+    "`clip_stats` and `clip_hash` over a stream of blocks, holding one level per 25 ms frame and no samples."
+    n, digest, rest, levels = max(1, int(frame*sr)), hashlib.blake2b(digest_size=16), np.zeros(0, np.float32), []
+    total, sumsq, peak, clipped = 0, 0., 0., 0
+    for b in blocks:
+        digest.update(np.ascontiguousarray(b, dtype=np.float32).tobytes())
+        total, sumsq = total + len(b), sumsq + float(np.sum(np.square(b, dtype=np.float64)))
+        peak, clipped = max(peak, float(np.abs(b).max(initial=0))), clipped + int(np.sum(np.abs(b) >= 0.999))
+        rest = np.concatenate([rest, b])
+        k = len(rest) // n
+        levels.append(np.sqrt(np.mean(np.square(rest[:k*n].reshape(k, n), dtype=np.float64), axis=1)))
+        rest = rest[k*n:]
+    if not total: raise AudioError('no samples')
+    fr = np.concatenate(levels)
+    silent = float(np.mean(20*np.log10(np.maximum(fr, 1e-10)) < silence_db)) if len(fr) else 0.
+    return dict(duration=total/sr, rms_db=_db(np.sqrt(sumsq/total)), peak_db=_db(peak), clipped=clipped/total,
+                silence=silent, hash=digest.hexdigest())
+
+def scan_audio(src, block_seconds:float=60.) -> dict:
+    "`clip_stats` and `clip_hash` of a file or bytes, streamed in blocks when longer than `block_seconds`; `AudioError` if unusable."
+    if audio_info(src)['duration'] <= block_seconds:
+        x = load_audio(src)
+        return dict(**clip_stats(x), hash=clip_hash(x))
+    try: return _stream_stats(audio_blocks(src, block_seconds))
+    except AudioError as e: raise AudioError(f'{_name(src)}: {e}' if not str(e).startswith(_name(src)) else str(e)) from None
