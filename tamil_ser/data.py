@@ -6,7 +6,7 @@ Docs: https://tamil-ser.github.io/tamil-ser/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #fd85f024
 from __future__ import annotations
-import io, os, re, warnings
+import io, os, re, unicodedata, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +16,32 @@ from tqdm.auto import tqdm
 from .audio import *
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'OTHER_EMOTIONS', 'ALIASES', 'LABEL2ID', 'COLUMNS', 'PATH_COLUMNS', 'LABEL_COLUMNS', 'AUDIO_EXTS',
-           'EMOTA_NAME', 'EMOTA_CODES', 'GROUPINGS', 'norm_label', 'five_class', 'DataError', 'read_manifest',
-           'emota_speakers', 'read_emota', 'read_folders', 'data_kind', 'read_data', 'Report', 'validate', 'groups',
+__all__ = ['EMOTIONS', 'OTHER_EMOTIONS', 'TAMIL_ALIASES', 'ALIASES', 'LABEL2ID', 'COLUMNS', 'PATH_COLUMNS', 'LABEL_COLUMNS',
+           'AUDIO_EXTS', 'EMOTA_NAME', 'EMOTA_CODES', 'CONFOUND_SINGLE', 'CONFOUND_V', 'CONFOUND_COLUMNS', 'GROUPINGS',
+           'norm_label', 'five_class', 'DataError', 'read_manifest', 'emota_speakers', 'read_emota', 'read_folders',
+           'data_kind', 'read_data', 'cramers_v', 'confounds', 'confound_lines', 'Report', 'validate', 'groups',
            'folds', 'split', 'Leakage', 'check_leakage']
 
 # %% ../nbs/01_data.ipynb #977fc1da
 EMOTIONS = ['angry', 'fear', 'happy', 'neutral', 'sad']
 OTHER_EMOTIONS = ['boredom', 'calm', 'disgust', 'surprise']
+TAMIL_ALIASES = {
+    'angry': ['கோபம்', 'கோவம்', 'சினம்', 'ஆத்திரம்', 'kopam', 'kobam', 'kovam', 'kopum'],
+    'fear': ['பயம்', 'அச்சம்', 'பீதி', 'payam', 'bayam', 'bhayam', 'achcham', 'acham'],
+    'happy': ['மகிழ்ச்சி', 'சந்தோஷம்', 'சந்தோசம்', 'மகிழ்வு', 'magizhchi', 'makizhchi', 'mahizhchi', 'santhosham',
+              'sandhosam', 'santhosam'],
+    'neutral': ['நடுநிலை', 'இயல்பு', 'சாதாரணம்', 'nadunilai', 'natunilai', 'iyalbu', 'iyalpu'],
+    'sad': ['சோகம்', 'துக்கம்', 'வருத்தம்', 'கவலை', 'sogam', 'sokam', 'soham', 'thukkam', 'varutham', 'varuththam', 'kavalai']}
 ALIASES = {'anger': 'angry', 'ang': 'angry', 'happiness': 'happy', 'hap': 'happy', 'joy': 'happy', 'sadness': 'sad',
            'fearful': 'fear', 'fea': 'fear', 'afraid': 'fear', 'neutrality': 'neutral', 'neu': 'neutral',
-           'bored': 'boredom', 'disgusted': 'disgust', 'dis': 'disgust', 'surprised': 'surprise', 'sur': 'surprise'}
+           'bored': 'boredom', 'disgusted': 'disgust', 'dis': 'disgust', 'surprised': 'surprise', 'sur': 'surprise',
+           **{unicodedata.normalize('NFC', w): e for e, ws in TAMIL_ALIASES.items() for w in ws}}
 LABEL2ID = {e: i for i, e in enumerate(EMOTIONS)}
 
 def norm_label(s) -> str:
     "Canonical name of an emotion label (aliases resolved, lower case); unknown labels come back cleaned, not dropped."
     if s is None or (isinstance(s, float) and np.isnan(s)): return ''
-    s = str(s).strip().lower()
+    s = unicodedata.normalize('NFC', str(s)).strip().lower()
     return ALIASES.get(s, s)
 
 # %% ../nbs/01_data.ipynb #ec59a262
@@ -177,67 +186,140 @@ def read_folders(root, source:str='movie', speakers=None) -> pd.DataFrame:
 def data_kind(p) -> str:
     "Which reader fits path `p`: 'manifest', 'emota' or 'folders'."
     p = Path(p)
+    if p.is_file() and p.suffix.lower() in AUDIO_EXTS:
+        raise DataError(f'{p}: is an audio file, not a dataset; give a manifest or a folder; for one clip use predict')
     if p.is_file() or p.suffix.lower() == '.csv' or (p/'manifest.csv').is_file(): return 'manifest'
     if not p.is_dir(): raise DataError(f'{p}: not found')
     wavs = [f for d in p.iterdir() if d.is_dir() for f in d.glob('*.wav')][:200]
     return 'emota' if wavs and np.mean([bool(EMOTA_NAME.match(f.stem)) for f in wavs]) > 0.5 else 'folders'
 
+def _flat(paths) -> list[Path]:
+    "Paths given as several arguments, lists of them, or both."
+    return [Path(q) for p in paths for q in (p if isinstance(p, (list, tuple)) else [p])]
+
+def _read_one(p: Path, source, speakers) -> pd.DataFrame:
+    "The manifest of one path, with `source` filled (default: the path's stem)."
+    kind = data_kind(p)
+    if kind == 'manifest': m = read_manifest(p/'manifest.csv' if p.is_dir() else p, source=source)
+    elif kind == 'emota': m = read_emota(p, speakers=speakers)
+    else: m = read_folders(p, source=source or p.name, speakers=speakers)
+    if 'source' not in m: m['source'] = p.stem
+    m['source'] = m.source.fillna('').replace('', p.stem)
+    return m
+
 def read_data(*paths, source:str|None=None, speakers=None) -> pd.DataFrame:
-    "One manifest from any mix of manifest CSVs, EmoTa trees and folder-per-emotion trees."
+    "One manifest from any mix of manifest CSVs, EmoTa trees and folder-per-emotion trees (arguments or lists)."
+    paths = _flat(paths)
     if not paths: raise DataError('read_data: no path given')
-    ms = []
-    for p in map(Path, paths):
-        k = data_kind(p)
-        if k == 'manifest': m = read_manifest(p/'manifest.csv' if p.is_dir() else p, source=source)
-        elif k == 'emota': m = read_emota(p, speakers=speakers)
-        else: m = read_folders(p, source=source or p.name, speakers=speakers)
-        if 'source' not in m or (m.source == '').any(): m['source'] = m.get('source', pd.Series('', index=m.index)).replace('', p.stem).fillna(p.stem)
-        ms.append(m)
+    ms = [_read_one(p, source, speakers) for p in paths]
     m = _order(pd.concat(ms, ignore_index=True).fillna(''))
     m.attrs['skipped'] = [s for x in ms for s in x.attrs.get('skipped', [])]
     return m
 
 # %% ../nbs/01_data.ipynb #f71ccbca
 def _scan(path) -> dict:
-    "Read one clip: its stats and hash, or the error."
+    "Read one clip, streamed in blocks when long: its stats and hash, or the error."
     if not path: return dict(error='no path given')
-    try: x = load_audio(path)
+    try: return dict(**scan_audio(path), error='')
     except AudioError as e: return dict(error=str(e))
-    return dict(**clip_stats(x), hash=clip_hash(x), error='')
+
+def _masked(c: pd.DataFrame, mask, severity: str, problem: str, detail) -> list[dict]:
+    "Problem rows for the clips of `c` under `mask`; `detail` is one string or a Series aligned with `c`."
+    details = detail[mask] if isinstance(detail, pd.Series) else [detail] * int(mask.sum())
+    return [dict(path=p, label=l, severity=severity, problem=problem, detail=d)
+            for p, l, d in zip(c.path[mask], c.label[mask], details)]
 
 def _problems(c: pd.DataFrame, min_seconds, max_seconds, silence) -> list[dict]:
     "Problems of the scanned clips table `c`, one dict per (clip, problem)."
-    P = []
-    def add(mask, sev, kind, detail): P.extend(dict(path=p, label=l, severity=sev, problem=kind, detail=d) for p, l, d in zip(c.path[mask], c.label[mask], detail[mask] if isinstance(detail, pd.Series) else [detail]*mask.sum()))
-    ok = c.error == ''
-    add(~ok, 'error', 'unreadable', pd.Series([e.removeprefix(f'{p}: ') for p, e in zip(c.path, c.error)], index=c.index))
-    add(c.label == '', 'error', 'no label', '')
-    add(~c.label.isin(EMOTIONS + OTHER_EMOTIONS + ['']), 'warning', 'unknown label', 'label ' + c.label)
-    add(c.label.isin(OTHER_EMOTIONS), 'warning', 'other emotion', c.label + ': left out of the five-class task')
-    d = c.duration.fillna(0)
-    add(ok & (d < min_seconds), 'warning', 'too short', d.map(lambda v: f'{v:.2f} s < {min_seconds} s'))
-    add(ok & (d > max_seconds), 'warning', 'too long', d.map(lambda v: f'{v:.1f} s > {max_seconds} s'))
-    add(ok & (c.silence.fillna(0) >= silence), 'warning', 'silent', c.silence.map(lambda v: f'{v:.0%} of frames below -45 dBFS'))
-    add(ok & (c.clipped.fillna(0) > 0.001), 'warning', 'clipping', c.clipped.map(lambda v: f'{v:.2%} of samples at full scale'))
-    return P + _dup_problems(c[ok])
+    ok, d = c.error == '', c.duration.fillna(0)
+    why = pd.Series([e.removeprefix(f'{p}: ') for p, e in zip(c.path, c.error)], index=c.index)
+    return (_masked(c, ~ok, 'error', 'unreadable', why) + _masked(c, c.label == '', 'error', 'no label', '')
+            + _masked(c, ~c.label.isin(EMOTIONS + OTHER_EMOTIONS + ['']), 'warning', 'unknown label', 'label ' + c.label)
+            + _masked(c, c.label.isin(OTHER_EMOTIONS), 'warning', 'other emotion', c.label + ': left out of the five-class task')
+            + _masked(c, ok & (d < min_seconds), 'warning', 'too short', d.map(lambda v: f'{v:.2f} s < {min_seconds} s'))
+            + _masked(c, ok & (d > max_seconds), 'warning', 'too long', d.map(lambda v: f'{v:.1f} s > {max_seconds} s'))
+            + _masked(c, ok & (c.silence.fillna(0) >= silence), 'warning', 'silent',
+                      c.silence.map(lambda v: f'{v:.0%} of frames below -45 dBFS'))
+            + _masked(c, ok & (c.clipped.fillna(0) > 0.001), 'warning', 'clipping',
+                      c.clipped.map(lambda v: f'{v:.2%} of samples at full scale'))
+            + _dup_problems(c[ok]))
+
+def _others(names: list[str], shown:int=3) -> list[str]:
+    "For each clip of a duplicate group, the other clips named (at most `shown`, then a count): linear in the group size."
+    head, count = list(dict.fromkeys(names))[:shown + 1], pd.Series(names).value_counts()
+    out = []
+    for me in names:
+        others = [n for n in head if n != me][:shown]
+        more = len(names) - count[me] - len(others)
+        out.append('; '.join(others) + (f'; and {more} more' if more > 0 else ''))
+    return out
 
 def _dup_problems(c: pd.DataFrame) -> list[dict]:
     "Clips whose audio appears more than once: under two labels or splits (errors) or as plain copies (warnings)."
     P = []
-    for h, g in c[c.duplicated('hash', keep=False)].groupby('hash'):
+    for _, g in c[c.duplicated('hash', keep=False)].groupby('hash', sort=False):
         labs, splits = g.label.nunique() > 1, 'split' in g and g.split.nunique() > 1
-        sev, kind = ('error', 'same audio, different labels' if labs else 'same audio in two splits') if labs or splits else ('warning', 'duplicate audio')
-        for p, l in zip(g.path, g.label):
-            o = [f'{Path(q).name} ({ql})' for q, ql in zip(g.path, g.label) if q != p]
-            P.append(dict(path=p, label=l, severity=sev, problem=kind, detail='also ' + '; '.join(o) if o else f'listed {len(g)} times'))
+        kind = 'same audio, different labels' if labs else 'same audio in two splits' if splits else 'duplicate audio'
+        sev = 'error' if labs or splits else 'warning'
+        if g.path.nunique() == 1: details = [f'listed {len(g)} times'] * len(g)
+        else:
+            shown = [f'{Path(q).name} ({ql})' for q, ql in zip(g.path, g.label)]
+            if len(set(shown)) < g.path.nunique(): shown = [f'{q} ({ql})' for q, ql in zip(g.path, g.label)]  # same names
+            details = ['also ' + o for o in _others(shown)]
+        P += [dict(path=p, label=l, severity=sev, problem=kind, detail=d) for p, l, d in zip(g.path, g.label, details)]
     return P
+
+# %% ../nbs/01_data.ipynb #8e77cadc
+CONFOUND_SINGLE = 0.5  # share of single-emotion groups above which a column is confounded with the label
+CONFOUND_V = 0.5       # bias-corrected Cramér's V above which a column is confounded with the label
+CONFOUND_COLUMNS = ['speaker', 'sentence', 'source']
+
+def cramers_v(a, b) -> float:
+    "Bias-corrected Cramér's V (Bergsma 2013) between two categorical sequences; NaN when either has one value."
+    from scipy.stats import chi2_contingency
+    t = pd.crosstab(np.asarray(a), np.asarray(b))
+    n, (r, k) = t.to_numpy().sum(), t.shape
+    if r < 2 or k < 2 or n < 2: return float('nan')
+    phi2 = chi2_contingency(t, correction=False)[0] / n
+    phi2c = max(0., phi2 - (k-1)*(r-1)/(n-1))
+    rc, kc = r - (r-1)**2/(n-1), k - (k-1)**2/(n-1)
+    return float(np.sqrt(phi2c / min(kc-1, rc-1))) if min(kc, rc) > 1 else float('nan')
+
+def confounds(m: pd.DataFrame, columns=CONFOUND_COLUMNS) -> pd.DataFrame:
+    "How much each of `columns` predicts the label: groups, share of single-emotion groups, Cramér's V, confounded."
+    rows = []
+    for col in columns:
+        if col not in m: continue
+        d = m[(m[col].fillna('').astype(str) != '') & (m.label.fillna('') != '')]
+        if d[col].nunique() < 2: continue
+        sizes, kinds = d.groupby(col).size(), d.groupby(col).label.nunique()
+        single = float((kinds[sizes >= 2] == 1).mean()) if (sizes >= 2).any() else float('nan')
+        v = cramers_v(d[col].astype(str), d.label)
+        rows.append(dict(column=col, groups=d[col].nunique(), clips=len(d), single=single, cramers_v=v,
+                         confounded=bool(single >= CONFOUND_SINGLE or v >= CONFOUND_V)))
+    return pd.DataFrame(rows, columns=['column', 'groups', 'clips', 'single', 'cramers_v', 'confounded'])
+
+# %% ../nbs/01_data.ipynb #319af69b
+_CONSEQUENCE = {
+    'speaker': "a random split measures speaker identity, and per-speaker normalisation would erase emotion; split by speaker",
+    'sentence': "a model can learn the words instead of the voice; split by sentence to check",
+    'source': "a model can learn the recording (channel, corpus) instead of the emotion; hold out a source to check"}
+
+def confound_lines(t: pd.DataFrame) -> list[str]:
+    "One warning line per confounded column of a `confounds` table, with its figures and what follows."
+    out = []
+    for r in t[t.confounded].itertuples() if len(t) else []:
+        out.append(f"warning: {r.column} is confounded with label ({r.single:.0%} of {r.column}s show one emotion, "
+                   f"Cramér's V {r.cramers_v:.2f}): {_CONSEQUENCE.get(r.column, 'hold it out when testing')}")
+    return out
 
 # %% ../nbs/01_data.ipynb #6a74ee49
 @dataclass
 class Report:
-    "What `validate` found: per-clip `clips` table, `problems` table, and counts by group."
+    "What `validate` found: per-clip `clips` table, `problems` table, `confounds` table, and counts by group."
     clips: pd.DataFrame
     problems: pd.DataFrame
+    confounds: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def errors(self) -> pd.DataFrame: return self.problems[self.problems.severity == 'error']
@@ -254,26 +336,50 @@ class Report:
         if by not in c or (c[by] == '').all(): return pd.DataFrame()
         return pd.crosstab(c.label, c[by].replace('', '?'), margins=True, margins_name='total')
 
+    def _problem_lines(self) -> list[str]:
+        "One line per kind of problem; unknown labels are named with their counts."
+        out = []
+        for (sev, kind), g in self.problems.groupby(['severity', 'problem'], sort=True):
+            if kind == 'unknown label':
+                names = g.label.value_counts()
+                out.append(f'  {sev:7} unknown label: ' + ', '.join(f'{k} ({v})' for k, v in names.items()))
+            else: out.append(f'  {sev:7} {kind}: {len(g)}')
+        return out
+
     def summary(self) -> str:
-        "A readable summary: totals, problems by kind, and clips per label by source, accent and speaker."
+        "A readable summary: totals, confound warnings, problems by kind, and clips per label by source, accent and speaker."
         c, pr = self.clips, self.problems
-        s = [f'{len(c)} clips, {len(self.usable)} usable, {len(self.errors.path.unique())} with errors; total {c.duration.sum()/60:.1f} min']
-        if len(pr): s += ['problems:'] + [f'  {sev:7} {k}: {n}' for (sev, k), n in pr.groupby(['severity', 'problem']).size().items()]
+        s = [f'{len(c)} clips, {len(self.usable)} usable, {len(self.errors.path.unique())} with errors; '
+             f'total {c.duration.sum()/60:.1f} min']
+        s += confound_lines(self.confounds)
+        if len(pr): s += ['problems:'] + self._problem_lines()
         for by in ['source', 'accent', 'speaker']:
             t = self.counts(by)
             if len(t): s += [f'\nclips per label by {by}:', t.to_string()]
         return '\n'.join(s)
     __repr__ = summary
 
+    def save(self, out) -> Path:
+        "Write the per-clip table to CSV `out` and the confound figures beside it (`<name>.confounds.csv`)."
+        out = Path(out)
+        self.clips.to_csv(out, index=False)
+        if len(self.confounds): self.confounds.to_csv(out.with_name(out.stem + '.confounds.csv'), index=False)
+        return out
+
 # %% ../nbs/01_data.ipynb #87a21a6a
-def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., silence:float=0.95, n_jobs:int|None=None, progress:bool=True) -> Report:
-    "Read every clip of manifest `m` once and report unreadable clips, label, duration, silence and duplicate problems."
+def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., silence:float=0.95,
+             n_jobs:int|None=None, progress:bool=True) -> Report:
+    "Read every clip of `m` once (streamed) and report unreadable clips, label, duration, silence, duplicate and confound problems."
     paths = m.path.fillna('').astype(str).tolist()
-    with ThreadPoolExecutor(n_jobs or os.cpu_count()) as ex: scans = list(tqdm(ex.map(_scan, paths), total=len(paths), desc='validate', disable=not progress))
-    c = pd.concat([m.reset_index(drop=True), pd.DataFrame(scans, columns=['duration', 'rms_db', 'peak_db', 'clipped', 'silence', 'hash', 'error'])], axis=1)
+    unique = list(dict.fromkeys(paths))   # a file listed many times is read once
+    with ThreadPoolExecutor(n_jobs or os.cpu_count()) as ex:
+        scans = dict(zip(unique, tqdm(ex.map(_scan, unique), total=len(unique), desc='validate', disable=not progress)))
+    cols = ['duration', 'rms_db', 'peak_db', 'clipped', 'silence', 'hash', 'error']
+    c = pd.concat([m.drop(columns=[k for k in cols if k in m]).reset_index(drop=True), pd.DataFrame([scans[p] for p in paths], columns=cols)], axis=1)
     c['label'] = c.label.fillna('').astype(str)
     pr = pd.DataFrame(_problems(c, min_seconds, max_seconds, silence), columns=['path', 'label', 'severity', 'problem', 'detail'])
-    return Report(c, pr.sort_values(['severity', 'problem'], kind='stable').reset_index(drop=True))
+    pr = pr.sort_values(['severity', 'problem'], kind='stable').reset_index(drop=True)
+    return Report(c, pr, confounds(c[c.error == '']))
 
 # %% ../nbs/01_data.ipynb #cf8b5fc9
 GROUPINGS = ['speaker', 'accent', 'source', 'sentence', 'random']
@@ -300,19 +406,26 @@ def _group_folds(y, g, k, seed) -> np.ndarray:
         F[fold[j]] += C[j]
     return fold[gi]
 
+def _random_warning(m: pd.DataFrame, who: str):
+    "Print the confound lines of `m` when asked to split it at random: a random split then measures the confound."
+    if 'label' not in m: return
+    for line in confound_lines(confounds(m)): print(f'{who}: {line}')
+
 def _kfold(m, k, by, seed):
     "Fold index of each clip: `k` label-stratified folds that keep groups whole."
     g, y = groups(m, by), m.label.astype(str).to_numpy()
     n = len(set(g))
     if n < k: raise DataError(f"{n} {by} group(s) cannot make {k} folds; use at most {n}" + (" (too few clips)" if by == 'random' else ''))
     if by != 'random': return _group_folds(y, g, k, seed)
-    cv = StratifiedKFold(k, shuffle=True, random_state=seed) if pd.Series(y).value_counts().min() >= k else KFold(k, shuffle=True, random_state=seed)
+    stratify = pd.Series(y).value_counts().min() >= k
+    cv = StratifiedKFold(k, shuffle=True, random_state=seed) if stratify else KFold(k, shuffle=True, random_state=seed)
     f = np.empty(len(m), int)
     for i, (_, te) in enumerate(cv.split(np.zeros(len(m)), y)): f[te] = i
     return f
 
 def folds(m: pd.DataFrame, k:int=5, by:str='speaker', seed:int=0) -> pd.DataFrame:
     "Copy of manifest `m` with a `fold` column (0..k-1): `k` label-stratified folds that keep each `by` group whole."
+    if by == 'random': _random_warning(m, 'folds')
     r = m.assign(fold=_kfold(m, k, by, seed))
     r.attrs['protocol'] = dict(folds=k, by=by, seed=seed)
     return r
@@ -323,24 +436,47 @@ def _named(v) -> bool: return isinstance(v, (str, list, tuple, set))
 def _holdout(m, by, part, seed):
     "Mask of the clips to hold out: groups named in `part`, or about `part` (a fraction) of the clips by whole groups."
     if _named(part):
-        vals = {part} if isinstance(part, str) else set(map(str, part))
-        miss = vals - set(groups(m, by))
-        if miss: raise DataError(f"no clips with {by} {', '.join(sorted(miss))}; the {by}s are {', '.join(sorted(set(groups(m, by))))}")
+        vals, have = {part} if isinstance(part, str) else set(map(str, part)), set(groups(m, by))
+        miss = vals - have
+        if miss: raise DataError(f"no clips with {by} {', '.join(sorted(miss))}; the {by}s are {', '.join(sorted(have))}")
         return np.isin(groups(m, by), list(vals))
     if not 0 < part < 1: raise ValueError(f'a held-out fraction must be between 0 and 1, not {part}')
     k = min(max(2, round(1/part)), len(set(groups(m, by))))
     return _kfold(m, k, by, seed) == 0
 
+def _need_groups(m, by, test, valid):
+    "Raise `DataError` saying how many groups a split needs when `m` has fewer."
+    parts = ['train'] + (['valid'] if valid else []) + (['test'] if test else [])
+    n = len(set(groups(m, by)))
+    if n < len(parts) and not (_named(test) or _named(valid)):
+        what = 'clips' if by == 'random' else f'{by}s'
+        raise DataError(f"{n} {what[:-1] if n == 1 else what}: a split by {by} needs at least {len(parts)} "
+                        f"({', '.join(parts)}); add {what}" + ('' if by == 'random' else f", or hold out fewer parts"))
+
+def _audio_across(m, s) -> int:
+    "Test (or valid) clips whose audio, by the `hash` column, is also in another part of the split."
+    if 'hash' not in m: return 0
+    h = m.hash.fillna('').astype(str).to_numpy()
+    seen_train = set(h[(s == 'train') & (h != '')])
+    return int(sum(x in seen_train for x in h[(s != 'train') & (h != '')]))
+
 def split(m: pd.DataFrame, by:str='speaker', test=0.2, valid=0.0, seed:int=0, verbose:bool=True) -> pd.DataFrame:
     "Copy of `m` with a `split` column (train/valid/test) that keeps each `by` group on one side; `test`/`valid`: fraction or group values."
-    s = np.where(_holdout(m, by, test, seed), 'test', 'train').astype(object)
+    _need_groups(m, by, test, valid)
+    if by == 'random': _random_warning(m, 'split')
+    s = np.where(_holdout(m, by, test, seed), 'test', 'train').astype(object) if test else np.full(len(m), 'train', object)
     if valid:
         tr = np.flatnonzero(s == 'train')
         v = valid if _named(valid) else min(valid * len(m) / len(tr), 0.5)   # a fraction of all clips
         s[tr[_holdout(m.iloc[tr], by, v, seed + 1)]] = 'valid'
     r = m.assign(split=s)
     r.attrs['protocol'] = dict(split=by, test=test, valid=valid, seed=seed)
-    if verbose: print(f'split by {by}: ' + ', '.join(f"{k} {(s == k).sum()} clips ({len(set(groups(m, by)[s == k]))} {by} groups)" for k in ['train', 'valid', 'test'] if (s == k).any()))
+    same = _audio_across(m, s)
+    if same: print(f'split: warning: {same} valid/test clips have identical audio in train (same hash): their scores will flatter')
+    if verbose:
+        g = groups(m, by)
+        print(f'split by {by}: ' + ', '.join(f"{k} {(s == k).sum()} clips ({len(set(g[s == k]))} {by} groups)"
+                                              for k in ['train', 'valid', 'test'] if (s == k).any()))
     return r
 
 # %% ../nbs/01_data.ipynb #02a80286
