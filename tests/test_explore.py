@@ -7,8 +7,9 @@ from matplotlib.figure import Figure
 from conftest import BAD_FILES, SR, bad_file, fake_manifest, tone, wav
 from tamil_ser.audio import load_audio
 from tamil_ser.data import validate
-from tamil_ser.explore import (FILTERS, AudioBrowser, clip_table, counts, plot_counts, plot_distributions, plot_prosody,
-                               plot_spectrograms, prosody, prosody_table, thin_cells, wav_bytes)
+from tamil_ser.explore import (FILTERS, AudioBrowser, clip_table, counts, fixed_length, outliers, plot_counts, plot_distributions,
+                               plot_prosody, plot_spectrograms, prosody, prosody_table, spectrogram_png, thin_cells)
+from tamil_ser.report import wav_bytes
 from tamil_ser.sample import sample_manifest
 
 @pytest.fixture(scope='module')
@@ -107,7 +108,21 @@ def test_browser_filters_list_exactly_the_matching_rows(mixed):
         keep = np.logical_and.reduce([mixed[c].replace('', '?') == v for c, v in filt.items()])
         assert listed(b) == mixed.path[keep].tolist() == b.rows.path.tolist(), filt
         assert b.count.value == f'{keep.sum()} of {len(mixed)} clips'
+    for c in FILTERS: getattr(b, c).value = 'all'
     assert b.label.options == ('all', 'angry', 'fear', 'happy', 'neutral', 'sad') and b.accent.options == ('all', '?', 'east', 'north')
+
+def test_browser_filters_narrow_each_other(mixed):
+    "Choosing an accent offers only its speakers; a speaker no longer offered falls back to 'all'; the list never empties."
+    b = AudioBrowser(mixed)
+    b.accent.value = 'north'
+    assert b.speaker.options == ('all', 'a') and listed(b) == mixed.path[mixed.accent == 'north'].tolist()
+    b.speaker.value = 'a'
+    b.accent.value = 'east'
+    assert b.speaker.value == 'all' and b.speaker.options == ('all', 'b', 'z')
+    b.accent.value, b.label.value = 'all', 'fear'
+    assert b.source.options == ('all', 'movie') and b.accent.options == ('all', '?') and b.speaker.options == ('all', 'c')
+    assert listed(b) == mixed.path[mixed.label == 'fear'].tolist()
+    assert b.label.description == 'emotion'
 
 @pytest.mark.parametrize('i', range(5))
 def test_browser_plays_the_selected_clip(mixed, i):
@@ -137,8 +152,6 @@ def test_browser_select_and_display(mixed):
     b.select(mixed.path[2])                                          # hidden by the filter: filters cleared
     assert [getattr(b, c).value for c in FILTERS] == ['all'] * 4 and b.clips.value == mixed.path[2]
     with pytest.raises(ValueError, match='not in this manifest'): b.select('/nowhere.wav')
-    b.speaker.value, b.accent.value = 'a', 'east'
-    assert listed(b) == [] and b.path is None and bytes(b.audio.value) == b''
     assert 'tamil-ser-audio-browser' in b.box._dom_classes and 'tamil-ser-clip-list' in b.clips._dom_classes
     assert 'tamil-ser-audio' in b.audio._dom_classes and 'application/vnd.jupyter.widget-view+json' in b._repr_mimebundle_()
 
@@ -148,8 +161,25 @@ def test_browser_minimal_and_empty_manifests(tmp_path):
     assert [getattr(b, c).disabled for c in FILTERS] == [False, True, True, True] and b.path == str(p)
     e = AudioBrowser(pd.DataFrame(dict(path=[], label=[])))
     assert listed(e) == [] and e.path is None and e.count.value == '0 of 0 clips'
+    assert e.audio.layout.display == e.plot.layout.display == 'none' and 'no clips' in e.info.value   # no dead player, no broken image
+    assert b.audio.layout.display is None and b.plot.layout.display is None
 
 def test_wav_bytes_round_trip():
     x = tone(0.5, 330.)
     y, sr = sf.read(io.BytesIO(wav_bytes(x)), dtype='float32')
     assert sr == SR and np.abs(y - x).max() < 1e-3
+
+def test_fixed_length_and_outliers(tmp_path):
+    paths = [wav(tmp_path/f'c{i}.wav', sec) for i, sec in enumerate([2.0]*6 + [1.2, 2.7])]
+    t = clip_table(pd.DataFrame(dict(path=map(str, paths), label='sad', speaker=list('aaaabbbc'))), progress=False)
+    assert fixed_length(t) == dict(duration=2.0, clips=6, share=0.75) and fixed_length(t.iloc[6:]) is None
+    t = t.assign(rms_db=[-20.]*7 + [-60.])
+    o = outliers(t, ['rms_db'], by=None)
+    assert o['clip'].tolist() == ['c7.wav'] and o.speaker.tolist() == ['c'] and o.value.tolist() == [-60.]
+    fig = plot_distributions(t, ['rms_db'], by=None)
+    assert any('c: c7' in tx.get_text() for tx in fig.axes[0].texts)   # the outlier is named on the plot
+    plt.close(fig)
+
+def test_spectrogram_png_is_small_and_fast():
+    png = spectrogram_png(tone(3.0))
+    assert png[:4] == b'\x89PNG' and len(png) < 60_000
