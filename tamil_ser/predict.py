@@ -6,7 +6,7 @@ Docs: https://tamil-ser.github.io/tamil-ser/predict.html.md"""
 
 # %% ../nbs/08_predict.ipynb #af2885a3
 from __future__ import annotations
-import hashlib, logging, os, shutil, tempfile, warnings
+import hashlib, inspect, logging, os, shutil, tempfile, threading, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +17,8 @@ from .features import CACHE, embed
 from .model import META, SERModel, FinetunedModel, ProbeModel, load_model
 
 # %% auto #0
-__all__ = ['UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'predict_emotion', 'predict_batch',
-           'predict_long', 'plot_timeline', 'export_onnx', 'OnnxModel', 'fast_model']
+__all__ = ['NO_SPEECH', 'UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'predict_emotion',
+           'predict_batch', 'predict_long', 'plot_timeline', 'export_onnx', 'OnnxModel', 'fast_model']
 
 # %% ../nbs/08_predict.ipynb #ef8baba1
 class ModelNotFoundError(FileNotFoundError):
@@ -33,7 +33,7 @@ def find_model(root='ser_results') -> str:
                              'train one with `tamil-ser train DATA` (or `tamil-ser demo` for a quick one), or pass model=')
 
 # %% ../nbs/08_predict.ipynb #4db59fec
-_MODELS = OrderedDict()
+_MODELS, _MODELS_LOCK = OrderedDict(), threading.RLock()
 
 def _cache_key(name) -> tuple:
     "What identifies a loaded model: the resolved folder and its bundle's write time, or the hub id."
@@ -42,33 +42,48 @@ def _cache_key(name) -> tuple:
     return (str(p.resolve()), (p/META).stat().st_mtime_ns if (p/META).exists() else 0)
 
 def get_model(model=None, keep:int=3) -> SERModel:
-    "The `SERModel` for `model` (instance, folder or hub id; None: `find_model()`), loaded once and kept."
+    "The `SERModel` for `model` (instance, folder or hub id; None: `find_model()`), loaded once under a lock and kept."
     if isinstance(model, SERModel): return model
     from_env = model is None and bool(os.environ.get('TAMIL_SER_MODEL'))
-    k = _cache_key(model if model is not None else find_model())
-    if k not in _MODELS:
-        try: _MODELS[k] = load_model(k[0])
-        except FileNotFoundError as e:
-            raise ModelNotFoundError(f'$TAMIL_SER_MODEL: {e}' if from_env else str(e)) from None
-        while len(_MODELS) > keep: _MODELS.popitem(last=False)
-    _MODELS.move_to_end(k)
-    return _MODELS[k]
+    with _MODELS_LOCK:
+        k = _cache_key(model if model is not None else find_model())
+        if k not in _MODELS:
+            try: _MODELS[k] = load_model(k[0])
+            except FileNotFoundError as e:
+                raise ModelNotFoundError(f'$TAMIL_SER_MODEL: {e}' if from_env else str(e)) from None
+            while len(_MODELS) > keep: _MODELS.popitem(last=False)
+        _MODELS.move_to_end(k)
+        return _MODELS[k]
 
 # %% ../nbs/08_predict.ipynb #5ef29410
-def _clip(audio, sr=None) -> np.ndarray:
-    "A path, bytes or array (at `sr`, default 16 kHz) decoded to a 16 kHz clip."
-    if isinstance(audio, (str, Path, bytes, bytearray, memoryview)): return load_audio(audio)
-    return load_audio(np.asarray(audio), src_sr=sr or SR)
+NO_SPEECH = 'no_speech'
+
+_FILE = (str, Path, bytes, bytearray, memoryview)
+
+def _clip(audio, sr=None, max_seconds:float|None=None) -> np.ndarray:
+    "A path, bytes or array (at `sr`, default 16 kHz) decoded to a 16 kHz clip; only its centre `max_seconds` if given."
+    is_file = isinstance(audio, _FILE)
+    if not is_file: audio, sr = np.asarray(audio), sr or SR
+    if max_seconds is not None: return load_clip(audio, max_seconds, src_sr=None if is_file else sr)
+    return load_audio(audio) if is_file else load_audio(audio, src_sr=sr)
 
 def _model(model, backend:str='torch') -> SERModel:
     "The model to run: `get_model(model)`, through `fast_model` for a backend other than torch."
     return get_model(model) if backend == 'torch' else fast_model(get_model(model), backend)
 
-def _proba(m: SERModel, clips: list, batch_size:int=8) -> np.ndarray:
-    "Probabilities of `clips` under any `SERModel`, in batches of `batch_size`."
+def _norm_args(fn, **norm) -> dict:
+    "The normalisation arguments (`speakers`, `sources`, `adapt`) that model method `fn` accepts."
+    params = inspect.signature(fn).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()): return norm
+    return {k: v for k, v in norm.items() if k in params}
+
+def _proba(m: SERModel, clips: list, batch_size:int=8, **norm) -> np.ndarray:
+    "Probabilities of `clips` under any `SERModel`, in batches of `batch_size`; `norm`: speakers, sources, adapt."
     if not clips: return np.zeros((0, len(m.labels)), np.float32)
-    if isinstance(m, ProbeModel): return m.proba_from_features(embed(clips, m.backbone, m.max_seconds, cache=False, batch_size=batch_size, progress=False))
-    if isinstance(m, FinetunedModel): return m.predict_proba(clips, batch_size=batch_size)
+    if isinstance(m, ProbeModel):
+        X = embed(clips, m.backbone, m.max_seconds, cache=False, batch_size=batch_size, progress=False)
+        return m.proba_from_features(X, **_norm_args(m.proba_from_features, **norm))
+    if isinstance(m, FinetunedModel): return m.predict_proba(clips, batch_size=batch_size, **_norm_args(m.predict_proba, **norm))
     return m.predict_proba(clips)
 
 UNCERTAIN = 'uncertain'
@@ -80,19 +95,28 @@ def _abstain(m: SERModel, abstain) -> float:
 def _result(p, labels, abstain:float=0.) -> dict:
     "The answer for one row of probabilities ('uncertain' below the `abstain` confidence)."
     i = int(np.argmax(p))
-    return dict(emotion=labels[i] if p[i] >= abstain else UNCERTAIN, confidence=float(p[i]), scores={l: float(v) for l, v in zip(labels, p)})
+    return dict(emotion=labels[i] if p[i] >= abstain else UNCERTAIN, confidence=float(p[i]),
+                scores={l: float(v) for l, v in zip(labels, p)})
 
 def predict_emotion(audio, model=None, sr:int|None=None, backend:str='torch', abstain:float|None=None) -> dict:
-    "Emotion, confidence and per-emotion scores of one clip (path, bytes, or array at `sr`); 'uncertain' below `abstain` confidence."
+    "Emotion, confidence and scores of one clip (path, bytes, or array at `sr`); 'uncertain' below `abstain`; 'no_speech'."
     m = _model(model, backend)
-    return _result(_proba(m, [_clip(audio, sr)])[0], m.labels, _abstain(m, abstain))
+    x = _clip(audio, sr, m.max_seconds)
+    why = speech_check(x)
+    if why: return dict(emotion=NO_SPEECH, confidence=0., scores={l: None for l in m.labels}, reason=why)
+    return _result(_proba(m, [x])[0], m.labels, _abstain(m, abstain))
 
 # %% ../nbs/08_predict.ipynb #79f52103
+class _NoSpeech(str):
+    "The reason a readable clip has nothing to judge."
+
 def _read_clip(src, max_seconds) -> np.ndarray | str:
-    "A cropped clip, or the one-line reason it cannot be read (never raises)."
-    try: return fit_clip(_clip(src), max_seconds)
+    "The centre `max_seconds` of a clip, a `_NoSpeech` reason, or the one-line reason it cannot be read (never raises)."
+    try: x = _clip(src, max_seconds=max_seconds)
     except AudioError as e: return str(e)
     except Exception as e: return f'{src}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+    why = speech_check(x)
+    return _NoSpeech(why) if why else x
 
 def _read_ahead(srcs, max_seconds, ahead:int=64, workers:int=2):
     "Yield each source's clip (or error) in order, decoding up to `ahead` sources ahead in threads."
@@ -104,31 +128,79 @@ def _read_ahead(srcs, max_seconds, ahead:int=64, workers:int=2):
         while q: yield q.popleft().result()
 
 # %% ../nbs/08_predict.ipynb #b6e42e9f
-def _rows(srcs, P, errs, labels, abstain:float=0.) -> pd.DataFrame:
-    "The results table: path, emotion ('uncertain' below `abstain`), confidence (NaN for unreadable files), one column per label, error."
-    ok, top, conf = ~np.isnan(P).any(1), np.nan_to_num(P).argmax(1), P.max(1)
-    df = pd.DataFrame(dict(path=[str(s) if isinstance(s, (str, Path)) else f'<{type(s).__name__} {i}>' for i, s in enumerate(srcs)],
-                           emotion=[(labels[j] if c >= abstain else UNCERTAIN) if o else None for j, o, c in zip(top, ok, conf)], confidence=conf))
+def _rows(srcs, P, errs, labels, abstain:float=0., quiet=None) -> pd.DataFrame:
+    "The results table: path, emotion ('uncertain' below `abstain`, 'no_speech' where `quiet`), confidence, a column per label, error."
+    quiet = np.zeros(len(srcs), bool) if quiet is None else np.asarray(quiet, bool)
+    ok, top, conf = np.isfinite(P).all(1), np.nan_to_num(P, nan=-1).argmax(1), np.where(quiet, 0., P.max(1))
+    emotion = [NO_SPEECH if q else (labels[j] if c >= abstain else UNCERTAIN) if o else None
+               for j, o, c, q in zip(top, ok, conf, quiet)]
+    names = [str(s) if isinstance(s, (str, Path)) else f'<{type(s).__name__} {i}>' for i, s in enumerate(srcs)]
+    df = pd.DataFrame(dict(path=names, emotion=emotion, confidence=conf))
     for j, l in enumerate(labels): df[l] = P[:, j]
     df['error'] = errs
     return df
 
 # %% ../nbs/08_predict.ipynb #2a440320
-def predict_batch(paths, model=None, batch_size:int=8, progress:bool=True, backend:str='torch', abstain:float|None=None) -> pd.DataFrame:
-    "One row per file, in input order: path, emotion ('uncertain' below `abstain`), confidence, a probability per emotion, error ('' when fine)."
-    srcs = list(paths.path) if isinstance(paths, pd.DataFrame) else [paths] if isinstance(paths, (str, Path)) else list(paths)
+class _Scorer:
+    "Scores clips as they arrive, in chunks; a probe keeps their features and scores all at once, so normalisation sees the batch."
+    def __init__(self, m: SERModel, P: np.ndarray, batch_size:int=8, **norm):
+        self.m, self.P, self.bs, self.norm = m, P, batch_size, norm
+        self.chunk, self.buf, self.feats, self.rows = max(batch_size * 8, 32), [], [], []
+
+    def _args(self, fn, rows) -> dict:
+        "The normalisation arguments for `rows`, as `fn` accepts them."
+        pick = lambda v: v if v is None or isinstance(v, (str, bool)) else [v[i] for i in rows]
+        return _norm_args(fn, **{k: pick(v) for k, v in self.norm.items()})
+
+    def add(self, i: int, x: np.ndarray) -> int:
+        "Queue clip `x` of row `i`; score the chunk when full; the number of rows done."
+        self.buf.append((i, x))
+        return self.flush() if len(self.buf) >= self.chunk else 0
+
+    def flush(self) -> int:
+        "Score (fine-tuned) or embed (probe) the queued clips; the number of rows done."
+        rows, clips = [i for i, _ in self.buf], [x for _, x in self.buf]
+        self.buf = []
+        if not rows: return 0
+        if isinstance(self.m, ProbeModel):
+            self.feats.append(embed(clips, self.m.backbone, self.m.max_seconds, cache=False, batch_size=self.bs, progress=False))
+            self.rows += rows
+        elif isinstance(self.m, FinetunedModel):
+            self.P[rows] = self.m.predict_proba(clips, batch_size=self.bs, **self._args(self.m.predict_proba, rows))
+        else: self.P[rows] = _proba(self.m, clips, self.bs)
+        return len(rows)
+
+    def finish(self):
+        "Score what is left; a probe scores every kept feature in one call."
+        self.flush()
+        if self.feats:
+            fn = self.m.proba_from_features
+            self.P[self.rows] = fn(np.concatenate(self.feats), **self._args(fn, self.rows))
+
+# %% ../nbs/08_predict.ipynb #516aea84
+def _batch_inputs(paths, speakers=None, sources=None) -> tuple[list, list | None, list | None]:
+    "The sources of a batch (paths, a manifest or one path) and its speakers and sources (a manifest's columns by default)."
+    if not isinstance(paths, pd.DataFrame): return ([paths] if isinstance(paths, (str, Path)) else list(paths)), speakers, sources
+    col = lambda c: list(paths[c].fillna('').astype(str)) if c in paths else None
+    return list(paths.path), col('speaker') if speakers is None else speakers, col('source') if sources is None else sources
+
+def predict_batch(paths, model=None, batch_size:int=8, progress:bool=True, backend:str='torch', abstain:float|None=None,
+                  speakers=None, sources=None, adapt='auto') -> pd.DataFrame:
+    "One row per file, in input order: path, emotion ('uncertain', 'no_speech'), confidence, a probability per emotion, error."
+    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f'batch_size must be at least 1, not {batch_size}')
+    srcs, speakers, sources = _batch_inputs(paths, speakers, sources)
+    if isinstance(sources, str): sources = [sources] * len(srcs)   # one source for the whole batch
     m = _model(model, backend)
-    P, errs = np.full((len(srcs), len(m.labels)), np.nan, np.float32), [''] * len(srcs)
-    chunk, buf = max(batch_size * 8, 32), []
-    def flush():
-        if buf: P[[i for i, _ in buf]] = _proba(m, [x for _, x in buf], batch_size); bar.update(len(buf)); buf.clear()
+    P, errs, quiet = np.full((len(srcs), len(m.labels)), np.nan, np.float32), [''] * len(srcs), np.zeros(len(srcs), bool)
+    scorer = _Scorer(m, P, batch_size, speakers=speakers, sources=sources, adapt=adapt)
     with tqdm(total=len(srcs), desc='predict', disable=not progress, leave=False) as bar:
         for i, y in enumerate(_read_ahead(srcs, m.max_seconds)):
-            if isinstance(y, str): errs[i] = y; bar.update(1)
-            else: buf.append((i, y))
-            if len(buf) >= chunk: flush()
-        flush()
-    return _rows(srcs, P, errs, m.labels, _abstain(m, abstain))
+            if isinstance(y, _NoSpeech): quiet[i] = True
+            elif isinstance(y, str): errs[i] = y
+            else: scorer.add(i, y)
+            bar.update(1)
+        scorer.finish()
+    return _rows(srcs, P, errs, m.labels, _abstain(m, abstain), quiet)
 
 # %% ../nbs/08_predict.ipynb #091cc62d
 def _windows(n:int, window:float, hop:float, sr:int=SR) -> np.ndarray:
@@ -138,14 +210,72 @@ def _windows(n:int, window:float, hop:float, sr:int=SR) -> np.ndarray:
     s = np.arange(0, n - w + 1, h)
     return s if s[-1] + w == n else np.append(s, n - w)
 
-def predict_long(path, window:float=3.0, hop:float=1.0, model=None, sr:int|None=None, batch_size:int=8, progress:bool=False, backend:str='torch') -> pd.DataFrame:
-    "Emotion timeline of a long recording: one row per `window` seconds every `hop` seconds (start, end, emotion, confidence, scores)."
-    m, x = _model(model, backend), _clip(path, sr)
-    st, w = _windows(len(x), window, hop), int(round(window*SR))
-    P = np.concatenate([_proba(m, [x[s:s+w] for s in st[i:i+64]], batch_size) for i in tqdm(range(0, len(st), 64), disable=not progress, desc='windows', leave=False)])
-    df = pd.DataFrame(dict(start=st/SR, end=np.minimum(st+w, len(x))/SR, emotion=[m.labels[j] for j in P.argmax(1)], confidence=P.max(1)))
-    for j, l in enumerate(m.labels): df[l] = P[:, j]
+def _stream_windows(blocks, w: int, h: int, name: str = '<audio>'):
+    "Yield (start, samples) of `_windows` over a stream of blocks, holding one block and one window."
+    buf, base, nxt, total, last_end = np.zeros(0, np.float32), 0, 0, 0, 0
+    for b in blocks:
+        buf, total = np.concatenate([buf, b]), total + len(b)
+        while nxt + w <= total:
+            yield nxt, buf[nxt - base:nxt - base + w]
+            last_end, nxt = nxt + w, nxt + h
+        keep = min(nxt, max(0, total - w))        # the next window and the last `w` samples
+        buf, base = buf[keep - base:], keep
+    if total < MIN_SECONDS * SR: raise AudioError(f'{name}: clip is {total/SR:.2f} s, shorter than {MIN_SECONDS} s')
+    if total < w: yield 0, buf
+    elif last_end != total: yield total - w, buf[total - w - base:]
+
+# %% ../nbs/08_predict.ipynb #1920ca37
+def _n_windows(src, window: float, hop: float, sr) -> int | None:
+    "How many windows a recording will give (for the progress bar), from its header; None if unknown."
+    try: n = audio_info(src)['duration'] * SR if isinstance(src, _FILE) else len(src) / (sr or SR) * SR
+    except AudioError: return None
+    return len(_windows(int(n), window, hop))
+
+def _score_windows(m: SERModel, xs: list, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    "Probabilities of windows (NaN rows for silent ones) and which were silent."
+    quiet = np.array([speech_check(x) is not None for x in xs], bool)
+    P = np.full((len(xs), len(m.labels)), np.nan, np.float32)
+    live = np.flatnonzero(~quiet)
+    if len(live): P[live] = _proba(m, [xs[i] for i in live], batch_size, adapt=False)
+    return P, quiet
+
+def _chunks(it, n: int):
+    "Lists of `n` consecutive items of `it` (the last may be shorter)."
+    chunk = []
+    for x in it:
+        chunk.append(x)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk: yield chunk
+
+def _timeline(parts: list, labels: list) -> pd.DataFrame:
+    "The `predict_long` table from (starts, ends, probabilities, silent) parts."
+    st, en, P, quiet = (np.concatenate(p) for p in zip(*parts))
+    ok = np.isfinite(P).all(1)
+    top = np.nan_to_num(P, nan=-1).argmax(1)
+    emotion = [NO_SPEECH if q else labels[j] if o else None for j, o, q in zip(top, ok, quiet)]
+    df = pd.DataFrame(dict(start=st/SR, end=en/SR, emotion=emotion, confidence=np.where(quiet, 0., P.max(1))))
+    for j, l in enumerate(labels): df[l] = P[:, j]
     return df
+
+def predict_long(path, window:float=3.0, hop:float=1.0, model=None, sr:int|None=None, batch_size:int=8,
+                 progress:bool=True, backend:str='torch') -> pd.DataFrame:
+    "Emotion timeline of a long recording, streamed: a row per `window` s every `hop` s (start, end, emotion, confidence, scores)."
+    if window < MIN_SECONDS: raise ValueError(f'window must be at least {MIN_SECONDS} s, not {window}')
+    if hop <= 0: raise ValueError(f'hop must be above 0 s, not {hop}')
+    m, w, h = _model(model, backend), int(round(window*SR)), max(1, int(round(hop*SR)))
+    is_file = isinstance(path, _FILE)
+    windows = _stream_windows(audio_blocks(path, src_sr=None if is_file else sr or SR), w, h,
+                              str(path) if isinstance(path, (str, Path)) else '<audio>')
+    parts = []
+    with tqdm(total=_n_windows(path, window, hop, sr), desc='windows', disable=not progress, leave=False) as bar:
+        for chunk in _chunks(windows, 64):
+            starts, xs = np.array([s for s, _ in chunk]), [x for _, x in chunk]
+            P, quiet = _score_windows(m, xs, batch_size)
+            parts.append((starts, starts + np.array([len(x) for x in xs]), P, quiet))
+            bar.update(len(chunk))
+    return _timeline(parts, m.labels)
 
 # %% ../nbs/08_predict.ipynb #60091ab9
 COLORS = {'angry': '#d62728', 'fear': '#9467bd', 'happy': '#ffbf00', 'neutral': '#7f7f7f', 'sad': '#1f77b4'}
@@ -203,16 +333,27 @@ def export_onnx(fm: FinetunedModel, path, int8:bool=False) -> Path:
     return path
 
 # %% ../nbs/08_predict.ipynb #0743215e
+def _onnx_session(path: Path, threads: int = 0):
+    "An ONNX Runtime CPU session over the model file at `path`."
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.log_severity_level = threads, 3
+    return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+
 class OnnxModel(FinetunedModel):
     "A `FinetunedModel` whose forward pass runs in ONNX Runtime from an exported copy (fp32, or int8 MatMuls)."
     def __init__(self, fm: FinetunedModel, int8:bool=True, cache=None, threads:int=0):
-        import onnxruntime as ort
         super().__init__(fm.model, fm.fe, fm.meta)
         self.base, self.int8 = fm, int8
         self.path = Path(cache or CACHE/'onnx')/f"{_weights_key(fm.model)}-{'int8' if int8 else 'fp32'}.onnx"
         if not self.path.exists(): export_onnx(fm, self.path, int8)
-        so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(self.path), so, providers=['CPUExecutionProvider'])
+        try: self.sess = _onnx_session(self.path, threads)
+        except Exception as e:   # a truncated or foreign file in the cache: say so, export again
+            why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            warnings.warn(f'{self.path}: corrupt ONNX cache entry ({why}); exporting it again')
+            self.path.unlink(missing_ok=True)
+            export_onnx(fm, self.path, int8)
+            self.sess = _onnx_session(self.path, threads)
         self.inputs = [i.name for i in self.sess.get_inputs()]
     def logits(self, clips: list) -> torch.Tensor:
         "Raw logits of a batch of clips, from ONNX Runtime."
@@ -227,10 +368,13 @@ def fast_model(m: SERModel, backend:str='onnx') -> SERModel:
     m = getattr(m, 'base', m)
     if backend == 'torch': return m
     if not isinstance(m, FinetunedModel) or next(m.model.parameters()).device.type != 'cpu':
-        warnings.warn(f"backend={backend!r} is for fine-tuned models on the CPU; using the exact torch path for {m!r}"); return m
+        warnings.warn(f"backend={backend!r} is for fine-tuned models on the CPU; using the exact torch path for {m!r}")
+        return m
     try: import onnxruntime, onnx
     except ImportError:
-        warnings.warn(f'backend={backend!r} needs onnxruntime and onnx: pip install "tamil-ser[fast]"; using the exact torch path'); return m
-    kept = m.__dict__.setdefault('_fast', {})
-    if backend not in kept: kept[backend] = OnnxModel(m, int8=backend == 'int8')
-    return kept[backend]
+        warnings.warn(f'backend={backend!r} needs onnxruntime and onnx: pip install "tamil-ser[fast]"; using the exact torch path')
+        return m
+    with _MODELS_LOCK:   # two threads asking at once export once
+        kept = m.__dict__.setdefault('_fast', {})
+        if backend not in kept: kept[backend] = OnnxModel(m, int8=backend == 'int8')
+        return kept[backend]
