@@ -36,7 +36,7 @@ def wait_http(url, proc, log, secs=60):
 @pytest.fixture(scope='module')
 def served(tmp_path_factory):
     "Voilà serving widgets.ipynb on a free port of 127.0.0.1, with a predictions table made here; yields (url, predictions, server log)."
-    from tamil_ser.errors import mock_predictions
+    from tamil_ser.report import mock_predictions
     from tamil_ser.sample import sample_manifest
     tmp = tmp_path_factory.mktemp('browser')
     pred = mock_predictions(sample_manifest(), seed=0)
@@ -75,7 +75,8 @@ def decode(b): return sf.read(io.BytesIO(b), dtype='float32')
 
 def test_error_browser_plays_the_clicked_cells_top_clip(served, page):
     from tamil_ser.audio import load_audio
-    from tamil_ser.errors import cell_clips, clip_wav
+    from tamil_ser.browse import cell_clips
+    from tamil_ser.report import wav_bytes
     _, pred, _ = served
     want = cell_clips(pred, *CELL)
     assert len(want) >= 2, 'the mock predictions should confuse happy with angry a few times'
@@ -87,7 +88,7 @@ def test_error_browser_plays_the_clicked_cells_top_clip(served, page):
     a.wait_for(timeout=15_000)
     page.wait_for_function('el => !!el.src', arg=a.element_handle(), timeout=15_000)
     got = base64.b64decode(a.evaluate(FETCH))
-    assert got == clip_wav(want.path.iloc[0]), 'the <audio> of the first listed clip does not hold the most confident clip of the cell'
+    assert got == wav_bytes(load_audio(want.path.iloc[0])), 'the <audio> of the first listed clip does not hold the most confident clip of the cell'
     x, sr = decode(got)
     assert sr == 16000 and np.allclose(x, load_audio(want.path.iloc[0]), atol=1e-3)
     # the browser itself can decode it: its duration is the clip's
@@ -96,7 +97,7 @@ def test_error_browser_plays_the_clicked_cells_top_clip(served, page):
 
 def test_error_browser_filter_recounts_in_the_browser(served, page):
     _, pred, _ = served
-    from tamil_ser.errors import confusion
+    from tamil_ser.report import confusion
     acc = sorted(pred.accent.unique())[0]
     t, p = CELL
     page.locator('.tamil-ser-error-browser .tamil-ser-filter-accent select').select_option(acc)

@@ -3,9 +3,10 @@ import io
 import numpy as np, pandas as pd, pytest, soundfile as sf
 import ipywidgets as W
 from conftest import EMOS, bad_file, wav
-import tamil_ser.errors as E
+import tamil_ser.browse as E
 from tamil_ser.audio import load_audio
-from tamil_ser.errors import ErrorBrowser, cell_clips, clip_wav, confusion, mock_predictions, read_predictions
+from tamil_ser.browse import ErrorBrowser, cell_clips, read_predictions
+from tamil_ser.report import confusion, mock_predictions, plot_confusion, predictions, row_shares, wav_bytes
 from tamil_ser.sample import sample_manifest
 
 @pytest.fixture(scope='module')
@@ -98,8 +99,7 @@ def test_unreadable_clip_shows_its_error(tmp_path):
     assert eb.filters == {} and eb.labels == ['sad'] and counts(eb) == {('sad', 'sad'): 3}
 
 def test_real_predictions_table_format(tmp_path):
-    "The table `tamil_ser.train.predictions` writes (as train/crossval/evaluate do), from a CSV with missing groups and an extra label."
-    from tamil_ser.train import predictions
+    "The table `tamil_ser.report.predictions` writes (as train/crossval/evaluate do), from a CSV with missing groups and an extra label."
     m = sample_manifest().iloc[::8].reset_index(drop=True)
     P = np.random.default_rng(0).dirichlet(np.ones(5), len(m))
     pr = predictions(m, P)
@@ -120,12 +120,38 @@ def test_bad_tables_and_cells(pred):
     with pytest.raises(KeyError, match='no cell'): ErrorBrowser(pred).click('angry', 'calm')
 
 def test_confusion_and_plot(pred):
+    "One confusion matrix for reports and the browser: rows true, columns predicted; the plot shows its row shares and counts."
     c = confusion(pred)
     assert list(c.index) == list(c.columns) == EMOS and c.to_numpy().sum() == len(pred)
-    ax = E.plot_confusion(pred, normalize=False)
-    assert [t.get_text() for t in ax.texts] == [str(v) for v in c.to_numpy().ravel()]
+    assert (c.index.name, c.columns.name) == ('true', 'predicted')
+    assert counts(ErrorBrowser(pred)) == {k: int(v) for k, v in c.stack().items()}
+    ax = plot_confusion(pred)
+    r = row_shares(c).to_numpy()
+    assert [t.get_text() for t in ax.texts] == [f'{s:.2f}\n({n})' for s, n in zip(r.ravel(), c.to_numpy().ravel())]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ('predicted', 'true')
     import matplotlib.pyplot as plt; plt.close('all')
 
-def test_clip_wav_matches_load_audio(pred):
+def test_totals_recall_and_uar_follow_the_filter(pred):
+    eb = ErrorBrowser(pred)
+    assert 'Click a cell' in eb.hint.value and 'tamil-ser-hint' in eb.hint._dom_classes
+    for flt in [None, 'east', 'north']:
+        eb.filters['accent'].value = flt or 'all'
+        sub = pred if flt is None else pred[pred.accent == flt]
+        rec = {t: (sub[sub.label == t].pred == t).mean() for t in EMOS}
+        for t in EMOS:
+            assert f'>{(sub.label == t).sum()}<' in eb.totals[t].value and f'>{rec[t]:.2f}<' in eb.recalls[t].value
+        assert abs(eb.uar - np.mean(list(rec.values()))) < 1e-9 and f'UAR {eb.uar:.3f}</b> over {len(sub)} clips' in eb.summary.value
+
+def test_cards_show_sentence_spectrogram_and_seen_badge(pred):
+    d = pred.assign(seen=pred.speaker == pred.speaker[0])
+    eb = ErrorBrowser(d)
+    shown = eb.click(d.label[0], d.pred[0])
+    for card, (_, r) in zip(eb.clips.children, shown.iterrows()):
+        info, _, spec = card.children[0].children
+        assert f'“{r.sentence}”' in info.value and ('seen in training' in info.value) == r.seen
+        assert bytes(spec.value)[:4] == b'\x89PNG' and 'tamil-ser-spectrogram' in spec._dom_classes
+    assert shown.seen.any()
+
+def test_wav_bytes_match_load_audio(pred):
     p = pred.path[0]
-    np.testing.assert_allclose(samples(clip_wav(p)), load_audio(p), atol=1e-3)
+    np.testing.assert_allclose(samples(wav_bytes(load_audio(p))), load_audio(p), atol=1e-3)
