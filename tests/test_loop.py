@@ -1,0 +1,191 @@
+"""The continuous-learning loop end to end on generated speech-like audio: init, retrain rounds through the CLI functions,
+the gate's decisions on real trained models, a retrain killed mid-way, rollback. Offline; openSMILE eGeMAPS probes.
+The pool is written directly in the collection contract's format (clips/<batch>/<clip_id>.flac + pool.csv), votes
+through tamil_ser.label."""
+import hashlib, json, os, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, soundfile as sf
+from tamil_ser.data import EMOTIONS
+from tamil_ser.label import add_vote
+from tamil_ser.loop import (champion_run, gate, gate_cli, init, init_cli, loop_history, resolve_model, retrain_cli,
+                            rollback_cli)
+
+SR = 16000
+# emotion -> (f0 Hz, amplitude, tremolo Hz, f0 slope per second): a crude but learnable 'voice'
+VOICE = dict(angry=(230, .45, 0, 0), fear=(330, .15, 9, 0), happy=(270, .3, 0, 80), neutral=(150, .2, 0, 0), sad=(115, .07, 0, -40))
+
+def voice(emotion, speaker, i, domain='lab', sec=1.2):
+    "A clip of `emotion` by `speaker`: harmonics on a contour; the field domain is darker and noisier than the lab."
+    f0, amp, trem, slope = VOICE[emotion]
+    seed = int(hashlib.sha256(f'{emotion}{speaker}{i}{domain}'.encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sec * SR)) / SR
+    shift = 0.85 + 0.3 * (int(hashlib.sha256(speaker.encode()).hexdigest()[:4], 16) / 65535)
+    f = f0 * shift * (1 + 0.03 * rng.standard_normal()) + slope * t
+    ph = 2 * np.pi * np.cumsum(f) / SR
+    n_h = 3 if domain == 'field' else 8
+    x = sum(np.sin(k * ph) / k for k in range(1, n_h + 1)) * amp * (1 + (0.5 * np.sin(2 * np.pi * trem * t) if trem else 0))
+    x = x * np.minimum(1, np.minimum(t, sec - t) / 0.05) + (0.02 if domain == 'field' else 0.003) * rng.standard_normal(len(t))
+    return np.clip(x, -0.99, 0.99).astype('float32')
+
+def lab_corpus(root, n_spk=6, per=2):
+    "A lab manifest CSV of `n_spk` speakers with every emotion."
+    root = Path(root); rows = []
+    for s in range(n_spk):
+        for e in EMOTIONS:
+            for i in range(per):
+                f = root/'audio'/f'lab{s}_{e}_{i}.wav'; f.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(f, voice(e, f'lab{s}', i), SR)
+                rows.append(dict(path=f'audio/{f.name}', label=e, speaker=f'lab{s}', accent='lab', source='lab'))
+    pd.DataFrame(rows).to_csv(root/'manifest.csv', index=False)
+    return root/'manifest.csv'
+
+def add_batch(pool, batch, speakers, per=2, accent=lambda s: 'north' if int(s[1:]) % 2 else 'east', vote=True):
+    "Collect a batch of field clips of `speakers` into `pool` (contract format) and vote their true labels."
+    pool = Path(pool); rows = []
+    for s in speakers:
+        for e in EMOTIONS:
+            for i in range(per):
+                x = voice(e, s, f'{batch}{i}', 'field')
+                cid = hashlib.sha256(x.tobytes()).hexdigest()[:16]
+                f = pool/'clips'/batch/f'{cid}.flac'; f.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(f, x, SR)
+                rows.append(dict(path=f'clips/{batch}/{cid}.flac', clip_id=cid, origin=f'{s}_{e}.wav', start=0, end=1.2, source='field',
+                                 speaker=s, accent=accent(s), gender='', consent='c1', batch=batch, collected_at='2026-01-01T00:00:00Z',
+                                 duration=1.2, rms_db=-20, snr_db=30, clipped=0, quality='', duplicate_of='', _label=e))
+    t = pd.DataFrame(rows)
+    old = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
+    pd.concat([old, t.drop(columns='_label').astype(str)], ignore_index=True).to_csv(pool/'pool.csv', index=False)
+    if vote:
+        for cid, e in zip(t.clip_id, t._label): add_vote(pool, cid, 'oracle', e)
+    return t
+
+FIELD = [f's{i:02d}' for i in range(16)]
+
+def pin_splits(pool, test):
+    "Fix which speakers are in the field test set (a user may edit splits.csv)."
+    pd.DataFrame(dict(speaker=FIELD, split=['test' if s in test else 'train' for s in FIELD])).to_csv(Path(pool)/'splits.csv', index=False)
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory): return lab_corpus(tmp_path_factory.mktemp('lab'))
+
+def new_project(tmp_path, lab, name='proj'):
+    d = tmp_path/name
+    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
+    pin_splits(d/'data'/'pool', FIELD[:6])
+    return d
+
+def test_init_twice(tmp_path, lab, capsys):
+    d = new_project(tmp_path, lab)
+    for f in ('params.yaml', 'dvc.yaml', 'README.md', '.github/workflows/retrain.yml', 'data/pool/pool.csv', 'models/history.csv'):
+        assert (d/f).exists(), f
+    cfg = (d/'.dvc'/'config').read_text()
+    assert 'analytics = false' in cfg and 'check_update = false' in cfg and 'proj-dvc-remote' in cfg
+    wf = (d/'.github'/'workflows'/'retrain.yml').read_text()
+    assert 'workflow_dispatch' in wf and 'schedule' in wf and 'fetch-depth: 0' in wf and 'tamil-ser retrain' in wf
+    head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=d, capture_output=True, text=True).stdout
+    before = {f: f.read_bytes() for f in d.rglob('*') if f.is_file() and '.git' not in f.parts}
+    capsys.readouterr()
+    assert init_cli([str(d), '--lab', str(lab)]) == 0
+    assert 'nothing changed' in capsys.readouterr().out
+    assert {f: f.read_bytes() for f in d.rglob('*') if f.is_file() and '.git' not in f.parts} == before
+    assert subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=d, capture_output=True, text=True).stdout == head
+    assert init_cli([str(tmp_path/'p2'), '--lab', str(tmp_path/'missing.csv')]) == 2
+
+def test_loop_twice_then_nothing_new_then_rollback(tmp_path, lab, capsys):
+    d = new_project(tmp_path, lab)
+    pool = d/'data'/'pool'
+    add_batch(pool, 'b1', FIELD[:6] + FIELD[6:9])               # test speakers and three training speakers
+    assert retrain_cli([str(d)]) == 0
+    h = loop_history(d)
+    assert list(h.decision) == ['promote'], h                  # a first model that beats chance
+    first = champion_run(d)
+    assert first == h.run[0] and (d/'models'/'champion'/'tamil_ser.json').exists()
+    assert resolve_model(d) == str(d/'models'/'champion')
+    g = json.loads((d/'gate'/'gate.json').read_text())
+    assert g['n_speakers'] == 6 and g['resampled'] == 'speakers'
+    assert json.loads(h.data[0])['data/test.csv']
+    add_batch(pool, 'b2', FIELD[9:], per=3)                    # more training speakers
+    assert retrain_cli([str(d)]) == 0
+    h = loop_history(d)
+    assert len(h) == 2 and h.run[1] != h.run[0]
+    assert (pool/'clips'/'b1.dvc').exists() and (pool/'clips'/'b2.dvc').exists()
+    capsys.readouterr()
+    assert retrain_cli([str(d)]) == 0                           # nothing new
+    assert 'nothing new' in capsys.readouterr().out and len(loop_history(d)) == 2
+    log = subprocess.run(['git', 'log', '--format=%s'], cwd=d, capture_output=True, text=True).stdout
+    assert log.count('retrain ') == 2
+    assert not subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=d, capture_output=True, text=True).stdout
+    assert any((tmp_path/'proj-dvc-remote').rglob('*'))        # dvc push reached the remote
+    if h.decision[1] == 'promote':
+        assert rollback_cli([str(d)]) == 0 and champion_run(d) == first
+        assert loop_history(d).decision.iloc[-1] == 'rollback'
+    assert rollback_cli([str(d), '--to', 'nope']) == 2
+
+def test_retrain_killed_then_rerun(tmp_path, lab):
+    d = new_project(tmp_path, lab)
+    add_batch(d/'data'/'pool', 'b1', FIELD[:9])
+    code = f'from tamil_ser.loop import retrain_cli; raise SystemExit(retrain_cli([{str(d)!r}]))'
+    p = subprocess.Popen([sys.executable, '-c', code], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not (d/'runs'/'challenger').exists() and time.time() - t0 < 120: time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()                # killed while training (the whole process group)
+    assert loop_history(d).empty
+    assert retrain_cli([str(d)]) == 0
+    h = loop_history(d)
+    assert len(h) == 1 and h.decision[0] == 'promote' and champion_run(d) == h.run[0]
+
+def trained(tmp_path, m, name, shuffle=False):
+    from tamil_ser.train import train
+    if shuffle: m = m.assign(label=np.random.default_rng(0).permutation(m.label.to_numpy()))
+    return train(m, backbone='egemaps', mode='probe', test=0, out=tmp_path/name, progress=False).model
+
+@pytest.fixture(scope='module')
+def field(tmp_path_factory):
+    "A pool with every speaker labelled: the manifest of training speakers and that of test speakers."
+    from tamil_ser.label import export_labels
+    root = tmp_path_factory.mktemp('field')
+    pool = root/'pool'; pool.mkdir()
+    pd.DataFrame(columns=['path', 'clip_id', 'speaker', 'accent', 'source', 'duplicate_of']).to_csv(pool/'pool.csv', index=False)
+    add_batch(pool, 'b1', FIELD, per=3)
+    pin_splits(pool, FIELD[:8])
+    m = export_labels(pool, out=root/'field.csv', verbose=False)
+    return m[m.split == 'train'].reset_index(drop=True), root/'test.csv', m[m.split == 'test']
+
+def test_gate_on_trained_models(tmp_path, lab, field):
+    tr, test_csv, te = field
+    te.assign(path=[str((test_csv.parent/p).resolve()) for p in te.path]).to_csv(test_csv, index=False)
+    m = tr.assign(path=[str((test_csv.parent/p).resolve()) for p in tr.path])
+    good, bad = trained(tmp_path, m, 'good'), trained(tmp_path, m, 'bad', shuffle=True)
+    v = gate(good, bad, test_csv, out=tmp_path/'g1')
+    assert v['decision'] == 'promote' and v['delta_ci'][0] > 0, v['reasons']             # a better challenger
+    assert gate(bad, good, test_csv)['decision'] == 'reject'                               # a worse one (shuffled labels)
+    same = gate(good, good, test_csv)
+    assert same['decision'] == 'reject' and same['delta'] == 0 and same['delta_ci'] == [0, 0]   # the champion against itself
+    g = json.loads((tmp_path/'g1'/'gate.json').read_text())
+    assert set(g) >= {'decision', 'reasons', 'challenger', 'champion', 'delta', 'delta_ci', 'groups'}
+    assert {x['column'] for x in g['groups']} == {'accent', 'source'} and (tmp_path/'g1'/'report.html').stat().st_size > 1000
+
+def test_group_regression_blocks(tmp_path, field):
+    "A challenger better overall that loses one accent is rejected, naming the accent."
+    tr, test_csv, te = field
+    te.assign(path=[str((test_csv.parent/p).resolve()) for p in te.path]).to_csv(test_csv, index=False)
+    m = tr.assign(path=[str((test_csv.parent/p).resolve()) for p in tr.path])
+    champ = trained(tmp_path, m, 'champ')
+    # the challenger learns the north accent only from shuffled labels: better nowhere, worse in the north
+    east, north = m[m.accent == 'east'], m[m.accent == 'north']
+    mixed = pd.concat([east, north.assign(label=np.roll(north.label.to_numpy(), 7))], ignore_index=True)
+    chal = trained(tmp_path, mixed, 'chal')
+    v = gate(chal, champ, test_csv, rules=dict(min_gain=-1.0, max_ece_rise=1.0))
+    assert v['decision'] == 'reject'
+    assert any(r.startswith('accent north') for r in v['reasons']), v['reasons']
+    assert gate(chal, champ, test_csv, rules=dict(min_gain=-1.0, max_ece_rise=1.0, min_group_n=10**6))['decision'] == 'promote'
+
+def test_gate_cli(tmp_path, field, capsys):
+    tr, test_csv, te = field
+    te.assign(path=[str((test_csv.parent/p).resolve()) for p in te.path]).to_csv(test_csv, index=False)
+    good = trained(tmp_path, tr.assign(path=[str((test_csv.parent/p).resolve()) for p in tr.path]), 'good')
+    assert gate_cli([str(tmp_path/'good'/'model'), 'none', str(test_csv), '--out', str(tmp_path/'g')]) == 0
+    assert json.loads((tmp_path/'g'/'gate.json').read_text())['decision'] == 'promote'
+    assert gate_cli([str(tmp_path/'good'/'model'), 'none', str(tmp_path/'missing.csv'), '--out', str(tmp_path/'g')]) == 2
+    assert 'tamil-ser gate: error:' in capsys.readouterr().err
