@@ -326,17 +326,17 @@ def field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
     write_text_atomic(f, s.to_csv(index=False))
     return s
 
-# %% ../nbs/11_label.ipynb #b722b627
+# %% ../nbs/11_label.ipynb #f742d40d
 P_COLUMNS = [f'p_{e}' for e in EMOTIONS]
 
 def consensus(votes: pd.DataFrame) -> pd.DataFrame:
     "Per clip: the vote count of each answer, `votes`, the majority `label` ('' on a tie), `agreement` and soft labels."
     c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
-    n, top = c.sum(1), c.max(1)
-    tie = c.eq(top, axis=0).sum(1) > 1
-    emo = c[EMOTIONS].sum(1)
+    n, top = c.sum(axis=1), c.max(axis=1)
+    tie = c.eq(top, axis=0).sum(axis=1) > 1
+    emo = c[EMOTIONS].sum(axis=1)
     p = c[EMOTIONS].div(emo.where(emo > 0), axis=0).fillna(0.).set_axis(P_COLUMNS, axis=1)
-    out = pd.DataFrame(dict(label=np.where(tie, '', c.idxmax(1)), votes=n, agreement=top / n, unusable=(c.no_speech + c.bad_audio) * 2 >= n))
+    out = pd.DataFrame(dict(label=np.where(tie, '', c.idxmax(axis=1)), votes=n, agreement=top / n, unusable=(c.no_speech + c.bad_audio) * 2 >= n))
     return pd.concat([out, p, c.add_prefix('n_')], axis=1)
 
 # %% ../nbs/11_label.ipynb #40523c98
