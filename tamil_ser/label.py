@@ -228,16 +228,26 @@ def _find_clip(idx: dict, name, base: Path|None) -> str|None:
     if p.is_absolute() and str(p.resolve()) in idx: return idx[str(p.resolve())]
     return idx.get(p.name) or idx.get(re.sub(r'^[0-9a-f]{8}-', '', p.name))   # Label Studio prefixes uploaded files with 8 hex digits
 
-# %% ../nbs/11_label.ipynb #cc1479f7
+# %% ../nbs/11_label.ipynb #4dbb1f0c
 def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str]]:
     "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked against the pool: good votes and one line per bad row."
-    idx, bad, good = _clip_index(pool), [], []
-    for r in raw.itertuples(index=False):
-        cid = _find_clip(idx, r.clip, base)
-        if cid is None: bad.append(f'{src}: {r.row}: no clip {r.clip!r} in the pool {pool_root(pool)}'); continue
-        try: good.append(_one_vote(cid, r.annotator, r.label, r.note, r.seconds, r.at or None))
-        except ValueError as e: bad.append(f'{src}: {r.row}: {e}')
-    return pd.DataFrame(good, columns=VOTE_COLUMNS), bad
+    idx, now = _clip_index(pool), utc_now()
+    clip = raw['clip'].fillna('').astype(str).str.strip()
+    cid = clip.map(idx)
+    if cid.isna().any(): cid[cid.isna()] = [_find_clip(idx, c, base) for c in clip[cid.isna()]]
+    text = raw.label.fillna('').astype(str)
+    label = text.map({x: vote_label(x) for x in text.unique()})
+    ann = raw.annotator.fillna('').astype(str).str.strip()
+    bad = []
+    for i in np.flatnonzero(cid.isna() | label.isna() | (ann == '')):
+        why = (f'no clip {clip.iloc[i]!r} in the pool {pool_root(pool)}' if pd.isna(cid.iloc[i]) else
+               f"unknown label {text.iloc[i]!r} (answers: {', '.join(ANSWERS)})" if pd.isna(label.iloc[i]) else 'no annotator')
+        bad.append(f'{src}: {raw.row.iloc[i]}: {why}')
+    ok = (cid.notna() & label.notna() & (ann != '')).to_numpy()
+    at = raw['at'].fillna('').astype(str).where(lambda x: x != '', now)
+    good = pd.DataFrame(dict(clip_id=cid, annotator=ann, label=label, at=at, note=raw.note.fillna('').astype(str),
+                             seconds=pd.to_numeric(raw.seconds, errors='coerce')))[ok]
+    return good.drop_duplicates(['clip_id', 'annotator'], keep='last').reset_index(drop=True), bad
 
 def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
     "A CSV of votes as raw rows (clip, annotator, label, note, seconds, at, row)."
@@ -406,17 +416,17 @@ def _pairs(votes: pd.DataFrame) -> list[dict]:
                             confusion={str(r): {str(c): int(v) for c, v in row.items() if v} for r, row in conf.iterrows()}))
     return out
 
-# %% ../nbs/11_label.ipynb #c9624a62
+# %% ../nbs/11_label.ipynb #67134f5c
 def _vs_others(votes: pd.DataFrame) -> list[dict]:
     "Each annotator's agreement with the majority of the other annotators, on clips where those others have one."
+    c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
     out = []
     for a, mine in votes.groupby('annotator'):
-        rest = votes[(votes.annotator != a) & votes.clip_id.isin(mine.clip_id)]
-        cs = consensus(rest) if len(rest) else pd.DataFrame(columns=['label'])
-        cs = cs[cs.label != '']
-        j = mine.set_index('clip_id').label.reindex(cs.index)
-        out.append(dict(annotator=a, votes=len(mine), compared=len(cs),
-                        agreement=float((j == cs.label).mean()) if len(cs) else float('nan')))
+        others = c.loc[mine.clip_id].to_numpy() - (mine.label.to_numpy()[:, None] == np.array(ANSWERS))
+        top = others.max(1)
+        ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)       # the others have votes and a strict majority
+        same = np.array(ANSWERS)[others.argmax(1)] == mine.label.to_numpy()
+        out.append(dict(annotator=a, votes=len(mine), compared=int(ok.sum()), agreement=float(same[ok].mean()) if ok.any() else float('nan')))
     return sorted(out, key=lambda r: (np.nan_to_num(r['agreement'], nan=2), r['annotator']))
 
 def agreement(pool_or_votes, min_votes:int=2) -> dict:

@@ -1,0 +1,55 @@
+"""Speed of the labelling plumbing on a large pool: `queue` over 10k clips whose embeddings are cached, and `label import` of 100k votes.
+
+    python benchmarks/label_speed.py [--clips 10000] [--votes 100000] [--backbone egemaps]
+
+- The pool is a pool.csv of `--clips` rows (no audio is decoded: every clip's embedding is already in the cache, which is the
+  case this measures: scoring a pool again after a retrain). The cache is filled with random vectors of the backbone's size.
+- The model is a probe bundle (`ProbeModel` with a linear head) on that backbone; its weights do not matter for the timing.
+- `queue(strategy='default')`: read 10k cached embeddings by clip id, probabilities, entropy, the top 5 × n shortlist,
+  standardise + PCA, k-center, 10 % random. Target < 10 s.
+- `import_votes` of a CSV of `--votes` votes (10 annotators): read, check every label and clip against the pool, one SQLite
+  transaction. Target < 10 s. Then the same file again (nothing changes) and `export_labels` of the result.
+"""
+import argparse, hashlib, tempfile, time
+from pathlib import Path
+import numpy as np, pandas as pd
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--clips', type=int, default=10_000)
+    ap.add_argument('--votes', type=int, default=100_000)
+    ap.add_argument('--backbone', default='egemaps', choices=['egemaps', 'compare'])
+    ap.add_argument('--n', type=int, default=50, help='queue length')
+    a = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix='label-speed-'))
+    import tamil_ser.features as F
+    F.CACHE = tmp/'cache'
+    from tamil_ser.data import EMOTIONS
+    from tamil_ser.features import get_backbone
+    from tamil_ser.model import ProbeHead, ProbeModel
+    import tamil_ser.label as L
+    bb, rng = get_backbone(a.backbone), np.random.default_rng(0)
+    pool = tmp/'pool'; pool.mkdir()
+    ids = [hashlib.blake2b(str(i).encode(), digest_size=8).hexdigest() for i in range(a.clips)]
+    pd.DataFrame(dict(path=[f'clips/b1/{c}.flac' for c in ids], clip_id=ids, speaker=[f's{i % 200}' for i in range(a.clips)],
+                      accent=[['north', 'south', 'east', 'west'][i % 4] for i in range(a.clips)], source='field',
+                      quality='', duplicate_of='')).to_csv(pool/'pool.csv', index=False)
+    d = L._index_dir(bb, 3.0); d.mkdir(parents=True)
+    X = rng.normal(size=(a.clips, bb.n_layers, bb.dim)).astype(np.float32)
+    for c, x in zip(ids, X): np.save(d/f'{c}.npy', x)
+    head = ProbeHead(bb.n_layers, bb.dim).fit_stats(X[:1000])
+    model = ProbeModel(head, dict(backbone=a.backbone, mode='probe', labels=EMOTIONS, max_seconds=3.0))
+    L.field_splits(pool)
+    t = time.time(); q = L.queue(pool, model, n=a.n, progress=False); tq = time.time() - t
+    print(f'queue (default, n={a.n}) over {a.clips} cached clips ({a.backbone}, dim {bb.dim}): {tq:.2f} s  [target < 10 s]  '
+          f'{len(q)} clips, {(q.strategy == "random").sum()} random')
+    votes = pd.DataFrame(dict(clip_id=np.resize(ids, a.votes), annotator=[f'a{i // a.clips}' for i in range(a.votes)],
+                              label=rng.choice(EMOTIONS + ['other'], a.votes)))
+    votes.to_csv(tmp/'votes.csv', index=False)
+    t = time.time(); s = L.import_votes(pool, tmp/'votes.csv'); ti = time.time() - t
+    print(f"label import of {a.votes} votes: {ti:.2f} s  [target < 10 s]  new {s['new']}, bad {len(s['bad'])}")
+    t = time.time(); s = L.import_votes(pool, tmp/'votes.csv'); print(f"the same file again: {time.time() - t:.2f} s, unchanged {s['unchanged']}")
+    t = time.time(); m = L.export_labels(pool, verbose=False); print(f'export_labels of {len(m)} clips: {time.time() - t:.2f} s')
+    t = time.time(); g = L.agreement(pool); print(f"agreement over {g['votes']} votes: {time.time() - t:.2f} s (alpha {g['alpha']:.3f})")
+
+if __name__ == '__main__': main()
