@@ -174,9 +174,10 @@ def _kv(rows:list) -> str:
     return '<table class="kv">' + ''.join(f'<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>' for k, v in rows) + '</table>'
 
 def _data_line(s:dict) -> str:
-    "One dataset of a header as text."
+    "One dataset of a header as text (`left_out` None: not known, as for a run's predictions)."
     emo = ', '.join(f'{k} {v}' for k, v in s['emotions'].items())
-    out = '; left out: ' + ', '.join(f'{k} {v}' for k, v in s['left_out'].items()) if s['left_out'] else '; nothing left out'
+    left = s.get('left_out')
+    out = '' if left is None else '; left out: ' + ', '.join(f'{k} {v}' for k, v in left.items()) if left else '; nothing left out'
     return f"{s['name']}: {s['clips']} clips, {s['speakers']} speakers; five-class subset: {emo}{out}"
 
 # %% ../nbs/02_report.ipynb #2db9a655
