@@ -122,3 +122,38 @@ def test_audio_browser_renders_and_plays_a_clip(page):
     page.wait_for_function('([el, old]) => el.src && el.src !== old', arg=[a.element_handle(), old], timeout=15_000)
     x, sr = decode(base64.b64decode(a.evaluate(FETCH)))
     assert sr == 16000 and np.allclose(x, load_audio(path), atol=1e-3), f'the AudioBrowser <audio> does not hold {name}'
+
+def test_error_browser_shows_hint_totals_recall_and_uar(served, page):
+    from tamil_ser.report import confusion
+    _, pred, _ = served
+    page.locator('.tamil-ser-error-browser .tamil-ser-filter-accent select').select_option('all')
+    hint = page.locator('.tamil-ser-error-browser .tamil-ser-hint')
+    assert 'Click a cell' in hint.inner_text()
+    c = confusion(pred)
+    for t in c.index:
+        want = f'{c.loc[t, t] / c.loc[t].sum():.2f}'
+        page.wait_for_function(f'w => document.querySelector(".tamil-ser-recall-{t}").innerText.trim() === w', arg=want, timeout=15_000)
+        assert page.locator(f'.tamil-ser-total-{t}').inner_text().strip() == str(c.loc[t].sum())
+    uar = np.mean([c.loc[t, t] / c.loc[t].sum() for t in c.index])
+    assert f'UAR {uar:.3f}' in page.locator('.tamil-ser-error-browser .tamil-ser-uar').inner_text()
+
+def test_report_error_table_plays_in_the_browser(served, page, tmp_path_factory):
+    "The evaluation report's most confident errors carry players whose audio Chromium decodes to the clip's length."
+    from tamil_ser.audio import load_audio
+    from tamil_ser.evaluate import report, split_metrics
+    _, pred, _ = served
+    out = tmp_path_factory.mktemp('report')
+    p = pred.assign(seen=pred.speaker == pred.speaker.iloc[0])
+    html_path = report(p, split_metrics(p, n_boot=200), out)
+    errors = p[p.label != p.pred].sort_values('confidence', ascending=False, kind='stable')
+    pg = page.context.new_page()
+    try:
+        pg.goto(html_path.as_uri(), wait_until='load', timeout=30_000)
+        players = pg.locator('table.tamil-ser-errors audio.tamil-ser-report-audio')
+        assert players.count() == min(20, len(errors)) > 0
+        first = players.nth(0).element_handle()
+        pg.evaluate('el => { el.preload = "auto"; el.load(); }', first)
+        dur = pg.wait_for_function('el => el.readyState >= 1 && isFinite(el.duration) ? el.duration : null', arg=first, timeout=15_000).json_value()
+        assert abs(dur - min(len(load_audio(errors.path.iloc[0])) / 16000, 3.0)) < 0.1
+        assert pg.locator('.banner').count() == 1 and 'seen in training' in pg.locator('.banner').inner_text()
+    finally: pg.close()
