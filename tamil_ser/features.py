@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from .audio import *
 
 # %% auto #0
-__all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'quiet_hf', 'tiny_backbone', 'pad_safe', 'HFBackbone',
-           'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick', 'speaker_norm']
+__all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'NORMS', 'AUTO_EMOTIONS', 'AUTO_CLIPS', 'quiet_hf', 'tiny_backbone',
+           'pad_safe', 'HFBackbone', 'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick',
+           'varied_speakers', 'norm_groups', 'group_stats', 'group_norm', 'speaker_norm']
 
 # %% ../nbs/04_features.ipynb #50316e17
 DEFAULT_BACKBONE = 'facebook/wav2vec2-base'
@@ -143,25 +144,62 @@ def length_batches(todo, size:int, same_len:bool) -> list:
         else: out.append([t])
     return out
 
-# %% ../nbs/04_features.ipynb #f65591e5
-def embed(clips, backbone=DEFAULT_BACKBONE, max_seconds:float=MAX_SECONDS, cache=True, batch_size:int=8, progress:bool=True) -> np.ndarray:
+# %% ../nbs/04_features.ipynb #d71bc9e9
+def _cache_dir(bb, cache) -> Path | None:
+    "The folder of `bb`'s cache entries (None: no cache)."
+    if cache is False: return None
+    root = CACHE/'embeddings' if cache is True else Path(cache)
+    return root/bb.key.replace('/', '--').replace('@', '--')
+
+def _cached(f: Path | None):
+    "The array stored at cache entry `f`, or None when absent; a corrupt entry is deleted with a warning naming it."
+    if f is None or not f.exists(): return None
+    try: return np.load(f)
+    except (ValueError, OSError, EOFError) as e:
+        warnings.warn(f'{f}: corrupt cache entry ({type(e).__name__}); re-encoding the clip', stacklevel=3)
+        f.unlink(missing_ok=True)
+        return None
+
+def _store(f: Path, e: np.ndarray):
+    "Write a cache entry atomically: a temporary file, then a rename, so a kill never leaves half an entry."
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f'.{f.stem}.{os.getpid()}.tmp.npy')
+    np.save(tmp, e)
+    os.replace(tmp, f)
+
+# %% ../nbs/04_features.ipynb #a85698a6
+def _read_clip(s, max_seconds):
+    "A clip (path or array) decoded at 16 kHz and cropped to `max_seconds`."
+    return fit_clip(load_audio(s, src_sr=SR) if isinstance(s, np.ndarray) else load_audio(s), max_seconds)
+
+def _report_bad(bad: list):
+    "Print the unreadable clips, ten at most."
+    more = f'\n  ... and {len(bad)-10} more' if len(bad) > 10 else ''
+    print(f'embed: {len(bad)} unreadable clip(s) left as NaN rows:\n  ' + '\n  '.join(bad[:10]) + more)
+
+def embed(clips, backbone=DEFAULT_BACKBONE, max_seconds:float=MAX_SECONDS, cache=True, batch_size:int=8,
+          progress:bool=True) -> np.ndarray:
     "Pooled features `(n, layers, dim)` of clips (manifest, paths or arrays), through the on-disk cache; NaN rows for unreadable clips."
+    if batch_size < 1: raise ValueError(f'batch_size must be at least 1, not {batch_size}')
     bb = get_backbone(backbone) if isinstance(backbone, str) else backbone
     items = list(clips.path) if isinstance(clips, pd.DataFrame) else list(clips)
-    cdir = None if cache is False else (CACHE/'embeddings' if cache is True else Path(cache))/bb.key.replace('/', '--').replace('@', '--')
+    cdir = _cache_dir(bb, cache)
     X, todo, bad = np.full((len(items), bb.n_layers, bb.dim), np.nan, np.float32), [], []
     for i, s in enumerate(tqdm(items, desc=f'read ({bb.name})', disable=not progress, leave=False)):
-        try: x = fit_clip(load_audio(s) if not isinstance(s, np.ndarray) else load_audio(s, src_sr=SR), max_seconds)
-        except AudioError as e: bad.append(str(e)); continue
+        try: x = _read_clip(s, max_seconds)
+        except AudioError as e:
+            bad.append(str(e))
+            continue
         f = cdir/f'{_key(x, bb, max_seconds)}.npy' if cdir else None
-        if f is not None and f.exists(): X[i] = np.load(f)
+        e = _cached(f)
+        if e is not None and e.shape == X.shape[1:]: X[i] = e
         else: todo.append((i, x, f))
-    for b in tqdm(length_batches(todo, batch_size, not getattr(bb, 'pad_safe', True)), desc=f'encode ({bb.name})', disable=not progress or not todo, leave=False):
-        E = bb.encode([x for _, x, _ in b])
-        for (i, _, f), e in zip(b, E):
+    batches = length_batches(todo, batch_size, not getattr(bb, 'pad_safe', True))
+    for b in tqdm(batches, desc=f'encode ({bb.name})', disable=not progress or not todo, leave=False):
+        for (i, _, f), e in zip(b, bb.encode([x for _, x, _ in b])):
             X[i] = e
-            if f is not None: f.parent.mkdir(parents=True, exist_ok=True); np.save(f, e)
-    if bad: print(f'embed: {len(bad)} unreadable clip(s) left as NaN rows:\n  ' + '\n  '.join(bad[:10]) + (f'\n  ... and {len(bad)-10} more' if len(bad) > 10 else ''))
+            if f is not None: _store(f, e)
+    if bad: _report_bad(bad)
     return X
 
 # %% ../nbs/04_features.ipynb #d2732d7f
@@ -175,14 +213,51 @@ def pick(X: np.ndarray, layer=-1) -> np.ndarray:
     w = np.asarray(layer, np.float32)
     return np.einsum('nld,l->nd', X, w / w.sum())
 
-# %% ../nbs/04_features.ipynb #0cb2f691
-def speaker_norm(X: np.ndarray, speakers, min_clips:int=5, stats=None, eps:float=1e-6) -> np.ndarray:
-    "Z-score features within each speaker; speakers with fewer than `min_clips` clips use `stats` (mean, std) or those of all clips."
-    X, spk = np.asarray(X, np.float32), pd.Series(np.asarray(speakers, dtype=object)).fillna('').astype(str).to_numpy()
+# %% ../nbs/04_features.ipynb #2371a7ab
+NORMS = ('auto', 'speaker', 'source', 'none')
+AUTO_EMOTIONS, AUTO_CLIPS = 3, 10
+
+def _column(m: pd.DataFrame, c: str) -> np.ndarray:
+    "Column `c` of `m` as strings ('' where missing or absent)."
+    return m[c].fillna('').astype(str).to_numpy() if c in m else np.full(len(m), '', object)
+
+def varied_speakers(m: pd.DataFrame, min_emotions:int=AUTO_EMOTIONS, min_clips:int=AUTO_CLIPS) -> set:
+    "Speakers of labelled manifest `m` whose clips span at least `min_emotions` emotions and `min_clips` clips."
+    if 'label' not in m or 'speaker' not in m: return set()
+    g = m.assign(speaker=_column(m, 'speaker')).groupby('speaker').label.agg(['nunique', 'size'])
+    return set(g.index[(g['nunique'] >= min_emotions) & (g['size'] >= min_clips)]) - {''}
+
+def norm_groups(m: pd.DataFrame, norm:str='auto') -> np.ndarray:
+    "Per clip of manifest `m`, the group its features are z-scored within: 'speaker:<id>', 'source:<name>' or '' (training statistics)."
+    if norm not in NORMS: raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+    spk, src = _column(m, 'speaker'), _column(m, 'source')
+    groups = np.where(src != '', 'source:' + src, '').astype(object)
+    if norm == 'none': return np.full(len(m), '', object)
+    if norm == 'speaker': use = spk != ''
+    elif norm == 'auto': use = np.isin(spk, list(varied_speakers(m)))
+    else: use = np.zeros(len(m), bool)
+    groups[use] = 'speaker:' + spk[use]
+    return groups
+
+# %% ../nbs/04_features.ipynb #b5401b7b
+def group_stats(X: np.ndarray, eps:float=1e-6) -> tuple:
+    "Mean and standard deviation of features `X` over their readable (non-NaN) rows."
+    X = np.asarray(X, np.float32)
     ok = ~np.isnan(X.reshape(len(X), -1)).any(1)
-    mu, sd = stats if stats is not None else (np.nanmean(X[ok], 0), np.nanstd(X[ok], 0) + eps)
+    return np.nanmean(X[ok], 0), np.nanstd(X[ok], 0) + eps
+
+def group_norm(X: np.ndarray, groups, min_clips:int=5, stats=None, eps:float=1e-6) -> np.ndarray:
+    "Z-score features within each group; clips with group '' or in groups of fewer than `min_clips` use `stats` (mean, std) or those of all clips."
+    X = np.asarray(X, np.float32)
+    grp = pd.Series(np.asarray(groups, dtype=object)).fillna('').astype(str).to_numpy()
+    ok = ~np.isnan(X.reshape(len(X), -1)).any(1)
+    mu, sd = stats if stats is not None else group_stats(X, eps)
     Z = (X - mu) / sd
-    for s in np.unique(spk):
-        i = (spk == s) & ok
-        if s and i.sum() >= min_clips: Z[i] = (X[i] - X[i].mean(0)) / (X[i].std(0) + eps)
+    for g in np.unique(grp):
+        i = (grp == g) & ok
+        if g and i.sum() >= min_clips: Z[i] = (X[i] - X[i].mean(0)) / (X[i].std(0) + eps)
     return Z
+
+def speaker_norm(X: np.ndarray, speakers, min_clips:int=5, stats=None, eps:float=1e-6) -> np.ndarray:
+    "Z-score features within each speaker (`group_norm` with speakers as groups)."
+    return group_norm(X, speakers, min_clips, stats, eps)
