@@ -14,23 +14,24 @@ from .audio import *
 from .data import EMOTIONS, OTHER_EMOTIONS, DataError, norm_label
 
 # %% auto #0
-__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'POOL_NUMBERS', 'VOTE_COLUMNS', 'SPLITS', 'P_COLUMNS',
-           'QUEUE_SKIP', 'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root', 'pool_rows',
-           'write_text_atomic', 'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes', 'take_incoming',
-           'speaker_split', 'field_splits', 'consensus', 'pool_votes', 'export_labels', 'fleiss_kappa', 'agreement',
+__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'SPLITS', 'P_COLUMNS', 'QUEUE_SKIP',
+           'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root', 'pool_rows', 'write_text_atomic',
+           'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes', 'take_incoming', 'speaker_split',
+           'field_splits', 'consensus', 'pool_votes', 'export_labels', 'with_soft_labels', 'fleiss_kappa', 'agreement',
            'agreement_text', 'pool_features', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse',
            'rank_balanced', 'queue', 'labelstudio_config', 'export_labelstudio', 'wave_envelope', 'wav_data_url',
            'Labeller', 'labeller_notebook', 'serve_labeller', 'label_cli', 'queue_cli']
 
-# %% ../nbs/11_label.ipynb #71673805
+# %% ../nbs/11_label.ipynb #48bcf8f2
 NON_EMOTIONS = ['other', 'no_speech', 'bad_audio']
 ANSWERS = EMOTIONS + NON_EMOTIONS
 TAMIL_WORDS = {'angry': 'கோபம்', 'fear': 'பயம்', 'happy': 'மகிழ்ச்சி', 'neutral': 'இயல்பு', 'sad': 'சோகம்', 'other': 'வேறு',
                'no_speech': 'பேச்சு இல்லை', 'bad_audio': 'மோசமான ஒலி', 'skip': 'தவிர்', 'undo': 'செயல்தவிர்',
                'note': 'குறிப்பு', 'guess': 'மாதிரியின் ஊகம்', 'done': 'இன்று முடிந்தவை', 'left': 'மீதம்', 'replay': 'மீண்டும் கேள்',
-               'finished': 'வரிசை முடிந்தது, நன்றி!', 'clip': 'ஒலித்துண்டு'}
+               'finished': 'வரிசை முடிந்தது, நன்றி!', 'clip': 'ஒலித்துண்டு', 'title': 'குறியிடல்'}
 ENGLISH_WORDS = {**{a: a.replace('_', ' ') for a in ANSWERS}, 'skip': 'skip', 'undo': 'undo', 'note': 'note', 'guess': "model's guess",
-                 'done': 'done today', 'left': 'left', 'replay': 'replay', 'finished': 'the queue is done, thank you!', 'clip': 'clip'}
+                 'done': 'done today', 'left': 'left', 'replay': 'replay', 'finished': 'the queue is done, thank you!', 'clip': 'clip',
+                 'title': 'Labelling'}
 _ANSWER_ALIASES = {'no speech': 'no_speech', 'nospeech': 'no_speech', 'no-speech': 'no_speech', 'silence': 'no_speech',
                    'bad audio': 'bad_audio', 'bad-audio': 'bad_audio', 'bad': 'bad_audio', 'noise': 'bad_audio',
                    **{w: a for a, w in TAMIL_WORDS.items() if a in ANSWERS}, **{e: 'other' for e in OTHER_EMOTIONS}}
@@ -41,23 +42,20 @@ def vote_label(s) -> str | None:
     s = _ANSWER_ALIASES.get(s, s)
     return s if s in ANSWERS else None
 
-# %% ../nbs/11_label.ipynb #b48e0b18
-POOL_NUMBERS = ['start', 'end', 'duration', 'rms_db', 'snr_db', 'clipped']
-
+# %% ../nbs/11_label.ipynb #4735a20a
 def pool_root(pool) -> Path:
     "The folder of `pool` (a path or a collection `Pool`)."
     return Path(pool) if isinstance(pool, (str, os.PathLike)) else Path(pool.root)
 
 def pool_rows(pool) -> pd.DataFrame:
-    "POOL/pool.csv as a table: text columns ('' when empty), numbers for the measured ones."
-    f = pool_root(pool)/'pool.csv'
-    if not f.exists(): raise DataError(f'{pool_root(pool)}: no pool.csv there (make a pool with `tamil-ser collect SRC --pool {pool_root(pool)}`)')
-    try: t = pd.read_csv(f, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f'{f}: not a readable CSV ({str(e).splitlines()[0]})') from None
+    "POOL/pool.csv as a table (through `collect.Pool`), with a one-line error naming the folder when it is not a pool."
+    from tamil_ser.collect import Pool
+    root = pool_root(pool)
+    if not (root/'pool.csv').exists(): raise DataError(f'{root}: no pool.csv there (make a pool with `tamil-ser collect SRC --pool {root}`)')
+    try: t = Pool(root).table
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f'{root/"pool.csv"}: not a readable CSV ({str(e).splitlines()[0]})') from None
     missing = {'path', 'clip_id'} - set(t.columns)
-    if missing: raise DataError(f"{f}: no {', '.join(sorted(missing))} column: not a pool table")
-    for c in POOL_NUMBERS:
-        if c in t: t[c] = pd.to_numeric(t[c], errors='coerce')
+    if missing: raise DataError(f"{root/'pool.csv'}: no {', '.join(sorted(missing))} column: not a pool table")
     for c in ('speaker', 'accent', 'source', 'quality', 'duplicate_of'):
         if c not in t: t[c] = ''
     return t
@@ -382,7 +380,17 @@ def export_labels(pool, out=None, min_votes:int=1, verbose:bool=True) -> pd.Data
     d.attrs['summary'] = s
     return d
 
-# %% ../nbs/11_label.ipynb #7c9898ed
+# %% ../nbs/11_label.ipynb #16d326c2
+def with_soft_labels(m: pd.DataFrame) -> pd.DataFrame:
+    "Manifest `m` with `p_<emotion>` on every row: kept where present, one-hot of `label` where missing."
+    m = m.copy()
+    for c in P_COLUMNS: m[c] = pd.to_numeric(m[c], errors='coerce') if c in m else np.nan
+    hole = m[P_COLUMNS].isna().all(axis=1)
+    onehot = pd.get_dummies(m.label[hole]).reindex(columns=EMOTIONS, fill_value=0).astype(float).to_numpy()
+    m.loc[hole, P_COLUMNS] = onehot
+    return m
+
+# %% ../nbs/11_label.ipynb #5844da92
 def fleiss_kappa(counts) -> float:
     "Fleiss' kappa of a (clips, categories) table of vote counts with the same number of votes on every clip."
     c = np.asarray(counts, float)
@@ -393,7 +401,7 @@ def fleiss_kappa(counts) -> float:
     pe = np.square(p).sum()
     return float((per_clip.mean() - pe) / (1 - pe)) if pe < 1 else float('nan')
 
-# %% ../nbs/11_label.ipynb #4036f7c3
+# %% ../nbs/11_label.ipynb #da53ee38
 def _alpha(votes: pd.DataFrame) -> float:
     "Krippendorff's alpha (nominal) of a votes table."
     import krippendorff
@@ -416,7 +424,7 @@ def _pairs(votes: pd.DataFrame) -> list[dict]:
                             confusion={str(r): {str(c): int(v) for c, v in row.items() if v} for r, row in conf.iterrows()}))
     return out
 
-# %% ../nbs/11_label.ipynb #67134f5c
+# %% ../nbs/11_label.ipynb #d0a45d76
 def _vs_others(votes: pd.DataFrame) -> list[dict]:
     "Each annotator's agreement with the majority of the other annotators, on clips where those others have one."
     c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
@@ -443,7 +451,7 @@ def agreement(pool_or_votes, min_votes:int=2) -> dict:
     out.update(pairs=_pairs(multi), per_annotator=_vs_others(multi))
     return out
 
-# %% ../nbs/11_label.ipynb #bfdae619
+# %% ../nbs/11_label.ipynb #09d9403e
 def _f(x, d=3): return 'n/a' if x is None or (isinstance(x, float) and np.isnan(x)) else f'{x:.{d}f}'
 
 def agreement_text(a: dict) -> str:
@@ -456,8 +464,8 @@ def agreement_text(a: dict) -> str:
     lines += ['', 'per pair:'] + [f"  {p['a']} / {p['b']}: {_f(p['agreement'], 2)} agree, kappa {_f(p['kappa'], 2)}, {p['n']} clips" for p in a['pairs']]
     return '\n'.join(lines)
 
-# %% ../nbs/11_label.ipynb #d1a86e9e
-QUEUE_SKIP = ('short', 'quiet', 'clipped', 'noisy', 'music')
+# %% ../nbs/11_label.ipynb #b628ee83
+QUEUE_SKIP = ('short', 'quiet', 'clipped', 'music', 'nospeech')
 STRATEGIES = ['default', 'diverse', 'uncertainty', 'margin', 'balanced', 'disagreement', 'random']
 
 def _index_dir(bb, max_seconds) -> Path:
@@ -483,7 +491,7 @@ def pool_features(pool, backbone, clip_ids=None, max_seconds:float=MAX_SECONDS, 
             if not np.isnan(X[i]).any(): np.save(d/f'{ids[i]}.npy', X[i])
     return X
 
-# %% ../nbs/11_label.ipynb #a79738b5
+# %% ../nbs/11_label.ipynb #d9667256
 def _to_five(P, labels) -> np.ndarray:
     "Probabilities over `labels` mapped onto EMOTIONS and renormalised."
     out = np.zeros((len(P), len(EMOTIONS)), np.float32)
@@ -508,7 +516,7 @@ def model_scores(model, pool, rows: pd.DataFrame, progress:bool=True) -> tuple[n
     if ok.any(): P[ok] = m.predict_proba([load_audio(pool_root(pool)/p) for p in rows.path[ok]])
     return _to_five(P, m.labels), E
 
-# %% ../nbs/11_label.ipynb #0dea79bb
+# %% ../nbs/11_label.ipynb #6712ef5a
 def entropy(P) -> np.ndarray:
     "Predictive entropy of each row of `P`, divided by log(classes): 0 certain, 1 uniform."
     P = np.clip(np.asarray(P, float), 1e-12, 1)
@@ -519,7 +527,7 @@ def margin(P) -> np.ndarray:
     s = np.sort(np.asarray(P, float), 1)
     return 1 - (s[:, -1] - s[:, -2])
 
-# %% ../nbs/11_label.ipynb #98297277
+# %% ../nbs/11_label.ipynb #9ec226dc
 def k_center(E, k:int, centres=None, first:int=0) -> list[int]:
     "Greedy k-center: `k` row indices of `E`, each the farthest from those picked so far and from `centres` (rows already labelled)."
     from sklearn.metrics import pairwise_distances_argmin_min
@@ -534,7 +542,7 @@ def k_center(E, k:int, centres=None, first:int=0) -> list[int]:
         d[picked] = -1
     return picked
 
-# %% ../nbs/11_label.ipynb #875c5119
+# %% ../nbs/11_label.ipynb #a0291396
 def _space(E, extra=None, dims:int=32, seed:int=0):
     "Embeddings `E` (and `extra`) standardised together and projected on at most `dims` principal components."
     from sklearn.decomposition import PCA
@@ -557,7 +565,7 @@ def rank_balanced(P, accents, n:int) -> np.ndarray:
     d['turn'] = d.groupby('cell').cumcount()
     return d.sort_values(['turn', 'u'], ascending=[True, False], kind='stable').index.to_numpy()[:n]
 
-# %% ../nbs/11_label.ipynb #cce6ab0e
+# %% ../nbs/11_label.ipynb #c7409511
 def _candidates(pool, t, exclude:set, skip_quality, test:bool) -> pd.DataFrame:
     "Pool rows a queue may offer: not duplicates, not of bad quality, of train (or, with `test`, of test) speakers, not in `exclude`."
     bad_q = t.quality.str.split(';').map(lambda tags: bool(set(tags) & set(skip_quality)))
@@ -574,7 +582,7 @@ def _disagreement(c, votes, n) -> tuple[np.ndarray, np.ndarray]:
     pos = pd.Series(np.arange(len(c)), index=c.clip_id)
     return pos[cs.index].to_numpy(), 1 - cs.agreement.to_numpy()
 
-# %% ../nbs/11_label.ipynb #cecefbcf
+# %% ../nbs/11_label.ipynb #2eb77b64
 def _mix_random(main, rest, n:int, share:float, rng) -> tuple[np.ndarray, list]:
     "`main` picks with about `share` of `n` random picks from `rest` spread evenly through them; (order, which strategy)."
     k = min(len(rest), int(round(share * n)) if n >= 10 else int(share > 0 and n >= 3))
@@ -597,7 +605,7 @@ def _ranked(c, strategy, n, P, E, labelled, seed, random_share) -> tuple[np.ndar
         return _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, rng)
     return np.asarray(o, int), [strategy] * len(o)
 
-# %% ../nbs/11_label.ipynb #aba53d4e
+# %% ../nbs/11_label.ipynb #17030448
 def _labelled_space(pool, model, t, votes, progress) -> np.ndarray|None:
     "Embeddings of the pool's clips that already have votes (the centres `diverse` keeps away from), at most 2000 of them."
     lab = t[t.clip_id.isin(set(votes.clip_id))].drop_duplicates('clip_id')[:2000]
@@ -614,7 +622,7 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
     out['confidence'] = np.round(P[o].max(1), 4) if P is not None else np.nan
     return pd.concat([out, r[['speaker', 'accent']]], axis=1)
 
-# %% ../nbs/11_label.ipynb #481f81e7
+# %% ../nbs/11_label.ipynb #fb604459
 def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annotator:str|None=None, random_share:float=0.1,
           skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True) -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
@@ -640,7 +648,7 @@ def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annota
     score = (margin(P) if strategy == 'margin' else entropy(P))[o] if P is not None else np.full(len(o), np.nan)
     return _queue_table(pool, c, o, score, who, P)
 
-# %% ../nbs/11_label.ipynb #57220749
+# %% ../nbs/11_label.ipynb #a4233f50
 def labelstudio_config(tamil:bool=False) -> str:
     "Label Studio labelling config for the tasks of `export_labelstudio`: an audio player and the eight answers."
     ch = '\n'.join(f'    <Choice value="{a}"' + (f' alias="{a}" hint="{TAMIL_WORDS[a]}"' if tamil else '') + '/>' for a in ANSWERS)
@@ -667,9 +675,9 @@ def export_labelstudio(pool, out, model=None, clips=None, url_prefix:str='/data/
     write_text_atomic(Path(out).with_suffix('.xml'), labelstudio_config())
     return tasks
 
-# %% ../nbs/11_label.ipynb #3e17bf57
+# %% ../nbs/11_label.ipynb #05c0b13b
 LABELLER_CSS = """
-.tamil-ser-labeller { font-family: system-ui, sans-serif; font-size: 15px; max-width: 760px; padding: 8px; }
+.tamil-ser-labeller { font-family: system-ui, 'Noto Sans Tamil', 'Latha', 'Nirmala UI', sans-serif; font-size: 15px; max-width: 760px; padding: 8px; }
 .tamil-ser-labeller .tsl-top { display: flex; justify-content: space-between; color: #555; margin-bottom: 6px; }
 .tamil-ser-labeller canvas { width: 100%; height: 90px; background: #f6f7f9; border-radius: 6px; display: block; }
 .tamil-ser-labeller audio { width: 100%; margin: 6px 0; }
@@ -684,7 +692,7 @@ LABELLER_CSS = """
 .tamil-ser-labeller .tsl-msg { color: #a33; min-height: 1.2em; }
 """
 
-# %% ../nbs/11_label.ipynb #cce93dc9
+# %% ../nbs/11_label.ipynb #bd8dc1a0
 LABELLER_JS = r"""
 function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
 function draw(canvas, wave) {
@@ -759,7 +767,7 @@ function render({ model, el: root }) {
 export default { render };
 """
 
-# %% ../nbs/11_label.ipynb #5f7821c9
+# %% ../nbs/11_label.ipynb #d7993b69
 def wave_envelope(x: np.ndarray, points:int=300) -> list:
     "Min and max of `x` over `points` equal stretches, for drawing a waveform."
     if not len(x): return []
@@ -778,7 +786,7 @@ def _today_utc() -> str:
     t = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     return t.astimezone(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
-# %% ../nbs/11_label.ipynb #a608c8db
+# %% ../nbs/11_label.ipynb #d35abb8f
 def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     "The clips the app will show: the queue's (a CSV or table with clip_id), or every non-duplicate clip; minus those already voted."
     t = pool_rows(pool).drop_duplicates('clip_id')
@@ -791,7 +799,7 @@ def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     with Votes(pool) as v: mine = set(v.table(annotator).clip_id)
     return items[~items.clip_id.isin(mine)].reset_index(drop=True)
 
-# %% ../nbs/11_label.ipynb #8395c94a
+# %% ../nbs/11_label.ipynb #49b853a7
 import anywidget, traitlets
 
 class Labeller(anywidget.AnyWidget):
@@ -815,7 +823,7 @@ class Labeller(anywidget.AnyWidget):
         return self.items.clip_id[self.pos] if self.pos < len(self.items) else None
     def __repr__(self): return f'Labeller({self.annotator!r}: clip {self.pos + 1} of {len(self.items)})'
 
-# %% ../nbs/11_label.ipynb #8a7cc32a
+# %% ../nbs/11_label.ipynb #91e19746
 def _show(self: Labeller):
     "Send the clip at `pos` (or the end of the queue) and the progress to the page."
     while self.pos < len(self.items):
@@ -834,7 +842,7 @@ def _show(self: Labeller):
     self.tick += 1
 Labeller._show = _show
 
-# %% ../nbs/11_label.ipynb #6b49cdd6
+# %% ../nbs/11_label.ipynb #8de7e040
 def _vote(self: Labeller, label:str, note:str='', seconds:float|None=None) -> str|None:
     "Vote `label` for the clip on screen (written at once) and move on; returns the clip_id voted."
     cid = self.current
@@ -872,13 +880,13 @@ def _on_msg(self: Labeller, widget, content, buffers):
     except (ValueError, sqlite3.Error) as e: self.message = str(e); self.tick += 1
 Labeller.vote, Labeller.skip, Labeller.undo, Labeller._on_msg = _vote, _skip, _undo_last, _on_msg
 
-# %% ../nbs/11_label.ipynb #94010ff6
+# %% ../nbs/11_label.ipynb #3bbe5219
 def labeller_notebook(pool, annotator:str, queue=None, tamil:bool=False) -> dict:
     "A notebook (nbformat dict) that shows one `Labeller`, for Voilà."
     q = repr(str(Path(queue).resolve())) if queue is not None else 'None'
     code = (f'from tamil_ser.label import Labeller\n'
             f'Labeller({str(pool_root(pool).resolve())!r}, {annotator!r}, queue={q}, tamil={bool(tamil)})')
-    title = f"# {TAMIL_WORDS['clip'] if tamil else 'Labelling'}: {annotator}"
+    title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {annotator}"
     cells = [dict(cell_type='markdown', id='title', metadata={}, source=title),
              dict(cell_type='code', id='app', metadata={}, execution_count=None, outputs=[], source=code)]
     return dict(cells=cells, metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')), nbformat=4, nbformat_minor=5)
@@ -897,7 +905,7 @@ def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127
     try: return subprocess.call(cmd, cwd=d)
     except KeyboardInterrupt: return 0
 
-# %% ../nbs/11_label.ipynb #013c20b1
+# %% ../nbs/11_label.ipynb #2498b7e4
 def _label_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='tamil-ser label', description='Votes on the clips of a pool: import, export a manifest, agreement, the labelling app.')
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -921,7 +929,7 @@ def _label_parser() -> argparse.ArgumentParser:
     s.add_argument('--tamil', action='store_true', help='the words on screen in Tamil')
     return p
 
-# %% ../nbs/11_label.ipynb #4bb964ae
+# %% ../nbs/11_label.ipynb #c92c6336
 def _label_run(a) -> int:
     "Run one parsed `tamil-ser label` command."
     if a.cmd == 'import':
@@ -950,7 +958,7 @@ def label_cli(argv:list[str]|None=None) -> int:
         print(f'tamil-ser label: error: {e}', file=sys.stderr)
         return 2
 
-# %% ../nbs/11_label.ipynb #b3ff0ab7
+# %% ../nbs/11_label.ipynb #8b433e11
 def _nan_to_none(o):
     "NaN floats inside `o` as None (JSON null)."
     if isinstance(o, float) and np.isnan(o): return None
@@ -958,7 +966,7 @@ def _nan_to_none(o):
     if isinstance(o, list): return [_nan_to_none(v) for v in o]
     return o
 
-# %% ../nbs/11_label.ipynb #7830a1f2
+# %% ../nbs/11_label.ipynb #6d4462d6
 def _queue_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='tamil-ser queue', description='Rank the unlabelled clips of a pool: which to label next.')
     p.add_argument('pool', metavar='POOL')
