@@ -18,20 +18,21 @@ from .report import *
 from .train import Run, crossval, metrics, prepare, train, uar
 
 # %% auto #0
-__all__ = ['GROUP_COLUMNS', 'CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics', 'group_metrics',
-           'plot_group_uar', 'plot_confusions', 'recall_table', 'plot_recall_heatmap', 'error_bins', 'plot_error_bins',
-           'reliability', 'ece', 'plot_reliability', 'transfer', 'leave_one_out', 'transfer_table', 'transfer_matrix',
-           'plot_transfer', 'report', 'evaluate', 'run_report', 'transfer_report', 'transfer_cli']
+__all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics',
+           'group_metrics', 'plot_group_uar', 'plot_confusions', 'recall_table', 'plot_recall_heatmap', 'error_bins',
+           'plot_error_bins', 'reliability', 'ece', 'plot_reliability', 'transfer', 'leave_one_out', 'transfer_table',
+           'transfer_matrix', 'plot_transfer', 'report', 'evaluate', 'run_report', 'transfer_report', 'transfer_cli']
 
 # %% ../nbs/07_evaluate.ipynb #3d1921c6
 def _strings(m:pd.DataFrame, c:str) -> np.ndarray | None:
     "Column `c` of `m` as strings (missing: ''), or None without the column."
     return m[c].fillna('').astype(str).to_numpy() if c in m else None
 
-def predict_manifest(model:SERModel, m:pd.DataFrame, batch_size:int=8, adapt='auto', progress:bool=True) -> pd.DataFrame:
-    "Predictions table of `model` on the (readable) clips of manifest `m`; `adapt`: test-time adaptation ('auto', True, False)."
+def predict_manifest(model:SERModel, m:pd.DataFrame, batch_size:int=8, adapt='auto', speakers:bool=True,
+                     progress:bool=True) -> pd.DataFrame:
+    "Predictions table of `model` on the clips of manifest `m`; `adapt`: test-time adaptation; `speakers`: let the model see them."
     m = m.reset_index(drop=True)
-    spk, src = _strings(m, 'speaker'), _strings(m, 'source')
+    spk, src = _strings(m, 'speaker') if speakers else None, _strings(m, 'source')
     if isinstance(model, ProbeModel):
         P = model.proba_from_features(model.features(m, progress), speakers=spk, sources=src, adapt=adapt)
     else:
@@ -220,20 +221,25 @@ def _within(d:pd.DataFrame, out:Path, k:int=5, **fields) -> dict:
     met = crossval(d, k=k, by='speaker', out=out, progress=False, **{'mode': 'probe', **fields}).metrics
     return dict(**_brief(met), norm_used='cross-validation by speaker')
 
+ADAPT_MODES = {'none': (False, False), 'source': (True, False), 'speaker': (False, True), 'source+speaker': (True, True),
+               'auto': ('auto', True)}   # name -> (adapt, speakers) for predict_manifest
+
 def transfer_table(m:pd.DataFrame, by:str='source', adapt=('auto',), within:bool=True, out=None, progress:bool=True, **fields) -> pd.DataFrame:
-    "Train on each value of `by`, test on every other (and itself by cross-validation if `within`): one row per pair and `adapt`."
+    "Train on each value of `by`, test on every other (itself by cross-validation if `within`): a row per pair and `ADAPT_MODES` name."
     out = Path(out or tempfile.mkdtemp())
     parts = {a: d for a, d in m.groupby(m[by].fillna('?').astype(str))}
     if len(parts) < 2: raise DataError(f"transfer needs two or more values of {by!r}, the data has {', '.join(parts) or 'none'}")
+    bad = [a for a in adapt if a not in ADAPT_MODES]
+    if bad: raise ValueError(f"adaptation must be among {', '.join(ADAPT_MODES)}, not {', '.join(map(str, bad))}")
     models, rows = _fit_sources(parts, out, **fields), []
     for a, b in tqdm([(a, b) for a in parts for b in parts], desc='transfer', disable=not progress):
         if a == b:
             if within: rows.append(dict(train=a, test=b, adapt='', **_within(parts[a], out/f'within-{a}', **fields)))
             continue
         d = prepare(parts[b], progress=False)
-        for ad in adapt:
-            p = predict_manifest(models[a], d, adapt=ad, progress=False)
-            rows.append(dict(train=a, test=b, adapt=str(ad), **_brief(metrics(p.label, p.pred)), norm_used=models[a].norm_used))
+        for name in adapt:
+            p = predict_manifest(models[a], d, adapt=ADAPT_MODES[name][0], speakers=ADAPT_MODES[name][1], progress=False)
+            rows.append(dict(train=a, test=b, adapt=name, **_brief(metrics(p.label, p.pred)), norm_used=models[a].norm_used))
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_evaluate.ipynb #c91cfee9
@@ -254,7 +260,7 @@ def plot_transfer(t:pd.DataFrame, adapt='auto', path=None):
                 annot_kws=dict(fontsize=10), cbar_kws=dict(label='UAR'))
     ax.set_xlabel('tested on', fontsize=11)
     ax.set_ylabel('trained on', fontsize=11)
-    ax.set_title(f'transfer (test-time adaptation: {adapt})', fontsize=11)
+    ax.set_title(f'transfer (adaptation: {adapt})', fontsize=11)
     fig.tight_layout()
     return save_fig(fig, path)
 
@@ -389,14 +395,15 @@ def _transfer_parser() -> argparse.ArgumentParser:
     p.add_argument('--by', default='source', help='the column whose values are trained and tested on (default: source)')
     p.add_argument('--backbone', default='egemaps', help='a Hugging Face model id or folder, egemaps, compare or tiny (default: egemaps)')
     p.add_argument('--mode', default='probe', choices=['probe', 'finetune'], help='probe (default) or finetune')
-    p.add_argument('--adapt', default='auto', choices=['auto', 'on', 'off', 'both'],
-                   help='test-time adaptation of the test source: auto (default), on, off, or both for the comparison')
+    p.add_argument('--adapt', default='auto', choices=[*ADAPT_MODES, 'compare'],
+                   help='normalisation of the test source: auto (default: what evaluate does), none (training statistics), '
+                        'source (its own statistics), speaker, source+speaker, or compare (none, source and source+speaker)')
     p.add_argument('--no-within', action='store_true', help='skip the diagonal (cross-validation within each source)')
     p.add_argument('--out', required=True, help='folder for transfer.csv, plots/transfer.png and report.html')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
-ADAPT_FLAGS = {'auto': ('auto',), 'on': (True,), 'off': (False,), 'both': (False, True)}
+ADAPT_FLAGS = {**{k: (k,) for k in ADAPT_MODES}, 'compare': ('none', 'source', 'source+speaker')}
 
 def transfer_report(t:pd.DataFrame, out, header:str='') -> Path:
     "Write transfer.csv, plots/transfer*.png and report.html for a `transfer_table` into `out`."
@@ -405,7 +412,7 @@ def transfer_report(t:pd.DataFrame, out, header:str='') -> Path:
     secs = []
     for ad in [a for a in t.adapt.unique() if a]:
         fig = save_fig(plot_transfer(t, ad), out/'plots'/f'transfer-adapt-{ad}.png')
-        secs += [(f'UAR, test-time adaptation {ad}', transfer_matrix(t, ad).rename_axis(index='trained on ↓', columns='tested on →')),
+        secs += [(f'UAR, adaptation {ad}', transfer_matrix(t, ad).rename_axis(index='trained on ↓', columns='tested on →')),
                  (f'Heat map, adaptation {ad}', fig, CAPTIONS['summary'].split(' Accuracy')[0])]
     secs += [('Every pair', t.drop(columns='uar_ci'), 'norm_used: the normalisation the model applied to the test source.'),
              ('Files', HTML('<a href="transfer.csv">transfer.csv</a>'))]
@@ -424,7 +431,7 @@ def transfer_cli(argv:list[str]|None=None) -> int:
         print(f'tamil-ser transfer: error: {e}', file=sys.stderr)
         return 2
     for ad in [x for x in t.adapt.unique() if x]:
-        print(f'UAR [95% interval], trained on (rows) and tested on (columns); test-time adaptation: {ad}')
+        print(f'UAR [95% interval], trained on (rows) and tested on (columns); adaptation: {ad}')
         print(transfer_matrix(t, ad).to_string())
     page = transfer_report(t, a.out, report_header(data_summary(m, ', '.join(a.data)), dict(backbone=a.backbone, mode=a.mode,
                                                                                               normalisation='auto', norm_used='')))
