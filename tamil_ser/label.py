@@ -42,7 +42,7 @@ def vote_label(s) -> str | None:
     s = _ANSWER_ALIASES.get(s, s)
     return s if s in ANSWERS else None
 
-# %% ../nbs/11_label.ipynb #4735a20a
+# %% ../nbs/11_label.ipynb #30d0b082
 def pool_root(pool) -> Path:
     "The folder of `pool` (a path or a collection `Pool`)."
     return Path(pool) if isinstance(pool, (str, os.PathLike)) else Path(pool.root)
@@ -51,9 +51,11 @@ def pool_rows(pool) -> pd.DataFrame:
     "POOL/pool.csv as a table (through `collect.Pool`), with a one-line error naming the folder when it is not a pool."
     from tamil_ser.collect import Pool
     root = pool_root(pool)
-    if not (root/'pool.csv').exists(): raise DataError(f'{root}: no pool.csv there (make a pool with `tamil-ser collect SRC --pool {root}`)')
+    if not (root/'pool.csv').exists():
+        raise DataError(f'{root}: no pool.csv there (make a pool with `tamil-ser collect SRC --pool {root}`)')
     try: t = Pool(root).table
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f'{root/"pool.csv"}: not a readable CSV ({str(e).splitlines()[0]})') from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f'{root/"pool.csv"}: not a readable CSV ({str(e).splitlines()[0]})') from None
     missing = {'path', 'clip_id'} - set(t.columns)
     if missing: raise DataError(f"{root/'pool.csv'}: no {', '.join(sorted(missing))} column: not a pool table")
     for c in ('speaker', 'accent', 'source', 'quality', 'duplicate_of'):
@@ -98,7 +100,7 @@ def _vote_rows(votes: pd.DataFrame):
     "The rows of a votes table as tuples for SQLite (a function, so that a test can slow it down and kill an import half-way)."
     yield from votes[VOTE_COLUMNS].itertuples(index=False, name=None)
 
-# %% ../nbs/11_label.ipynb #2911e29a
+# %% ../nbs/11_label.ipynb #4e2c1bc4
 class Votes:
     "The votes of a pool, in POOL/labels.sqlite: one current vote per (clip, annotator), replaced ones kept in `history`."
     def __init__(self, pool, timeout:float=30.):
@@ -115,7 +117,9 @@ class Votes:
         with self.lock:
             self.con.execute('BEGIN IMMEDIATE')
             try: yield self.con
-            except BaseException: self.con.execute('ROLLBACK'); raise
+            except BaseException:
+                self.con.execute('ROLLBACK')
+                raise
             else: self.con.execute('COMMIT')
     def close(self): self.con.close()
     def __enter__(self): return self
@@ -183,13 +187,14 @@ def _forget(self: Votes, clip_ids) -> int:
         return n - con.execute('SELECT count(*) FROM votes').fetchone()[0]
 Votes.forget = _forget
 
-# %% ../nbs/11_label.ipynb #7098558d
+# %% ../nbs/11_label.ipynb #93b3de91
 _BULK = ["CREATE TEMP TABLE IF NOT EXISTS incoming(clip_id TEXT, annotator TEXT, label TEXT, at TEXT, note TEXT, seconds REAL, "
          "PRIMARY KEY (clip_id, annotator))", "DELETE FROM incoming"]
 _CHANGED = 'v.label != i.label OR v.note != i.note'
 _MERGE = [f"INSERT INTO history SELECT v.*, :now, 'replaced' FROM votes v JOIN incoming i USING (clip_id, annotator) WHERE {_CHANGED}",
           "INSERT INTO votes SELECT * FROM incoming WHERE true ON CONFLICT (clip_id, annotator) DO UPDATE SET label = excluded.label, "
-          "at = excluded.at, note = excluded.note, seconds = excluded.seconds WHERE votes.label != excluded.label OR votes.note != excluded.note"]
+          "at = excluded.at, note = excluded.note, seconds = excluded.seconds "
+          "WHERE votes.label != excluded.label OR votes.note != excluded.note"]
 
 def _add_many(self: Votes, votes: pd.DataFrame) -> dict:
     "Write a table of checked votes (`VOTE_COLUMNS`) in one transaction; returns counts of new, changed and unchanged votes."
@@ -226,7 +231,7 @@ def _find_clip(idx: dict, name, base: Path|None) -> str|None:
     if p.is_absolute() and str(p.resolve()) in idx: return idx[str(p.resolve())]
     return idx.get(p.name) or idx.get(re.sub(r'^[0-9a-f]{8}-', '', p.name))   # Label Studio prefixes uploaded files with 8 hex digits
 
-# %% ../nbs/11_label.ipynb #4dbb1f0c
+# %% ../nbs/11_label.ipynb #b7f55dfa
 def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str]]:
     "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked against the pool: good votes and one line per bad row."
     idx, now = _clip_index(pool), utc_now()
@@ -251,10 +256,12 @@ def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
     "A CSV of votes as raw rows (clip, annotator, label, note, seconds, at, row)."
     try: t = pd.read_csv(src, dtype=str, keep_default_na=False)
     except FileNotFoundError: raise DataError(f'{src}: no such file') from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e: raise DataError(f'{src}: not a readable CSV ({str(e).splitlines()[0]})') from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f'{src}: not a readable CSV ({str(e).splitlines()[0]})') from None
     key = 'clip_id' if 'clip_id' in t else next((c for c in ('path', 'audio_path', 'file') if c in t), None)
     lab = next((c for c in ('label', 'emotion') if c in t), None)
-    if key is None or lab is None: raise DataError(f'{src}: needs a clip_id (or path) column and a label column; it has {", ".join(t.columns)}')
+    if key is None or lab is None:
+        raise DataError(f'{src}: needs a clip_id (or path) column and a label column; it has {", ".join(t.columns)}')
     if annotator is None and 'annotator' not in t: raise DataError(f'{src}: no annotator column: name one with --annotator')
     return pd.DataFrame(dict(clip=t[key], label=t[lab], annotator=annotator if annotator is not None else t['annotator'],
                              note=t.get('note', ''), seconds=pd.to_numeric(t.get('seconds', np.nan), errors='coerce'),
@@ -296,17 +303,19 @@ def import_votes(pool, src, annotator:str|None=None, format:str='auto') -> dict:
     with Votes(pool) as v: counts = v.add_many(good)
     return dict(file=str(src), rows=len(raw), **counts, bad=bad)
 
-# %% ../nbs/11_label.ipynb #7c46a461
+# %% ../nbs/11_label.ipynb #2d79443e
 def take_incoming(pool, verbose:bool=True) -> dict|None:
     "Import POOL/incoming_votes.csv (votes collect found in labelled manifests), then set the file aside; None when there is none."
     f = pool_root(pool)/'incoming_votes.csv'
     if not f.exists(): return None
     s = import_votes(pool, f)
     os.replace(f, f.with_name(f"incoming_votes-{utc_now().replace(':', '')}.imported.csv"))
-    if verbose: print(f"label: {s['new'] + s['changed']} votes from {f.name}" + (f"; {len(s['bad'])} bad rows:\n  " + '\n  '.join(s['bad'][:10]) if s['bad'] else ''))
+    if verbose:
+        bad = f"; {len(s['bad'])} bad rows:\n  " + '\n  '.join(s['bad'][:10]) if s['bad'] else ''
+        print(f"label: {s['new'] + s['changed']} votes from {f.name}{bad}")
     return s
 
-# %% ../nbs/11_label.ipynb #f2acdd9d
+# %% ../nbs/11_label.ipynb #0f3142c9
 SPLITS = ('train', 'test')
 
 def speaker_split(speaker:str, test_share:float=0.3) -> str:
@@ -318,7 +327,8 @@ def _read_splits(f: Path) -> pd.DataFrame:
     "splits.csv, checked: one row per speaker, split train or test."
     if not f.exists(): return pd.DataFrame(columns=['speaker', 'split'])
     try: s = pd.read_csv(f, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e: raise DataError(f'{f}: not a readable CSV ({e})') from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f'{f}: not a readable CSV ({e})') from None
     if list(s.columns[:2]) != ['speaker', 'split']: raise DataError(f'{f}: needs the columns speaker,split (has {", ".join(s.columns)})')
     bad = s[~s.split.str.strip().isin(SPLITS)]
     if len(bad): raise DataError(f'{f}: row {bad.index[0] + 2}: split must be train or test, not {bad.split.iloc[0]!r}')
@@ -334,7 +344,7 @@ def field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
     write_text_atomic(f, s.to_csv(index=False))
     return s
 
-# %% ../nbs/11_label.ipynb #f742d40d
+# %% ../nbs/11_label.ipynb #d2c48398
 P_COLUMNS = [f'p_{e}' for e in EMOTIONS]
 
 def consensus(votes: pd.DataFrame) -> pd.DataFrame:
@@ -344,7 +354,8 @@ def consensus(votes: pd.DataFrame) -> pd.DataFrame:
     tie = c.eq(top, axis=0).sum(axis=1) > 1
     emo = c[EMOTIONS].sum(axis=1)
     p = c[EMOTIONS].div(emo.where(emo > 0), axis=0).fillna(0.).set_axis(P_COLUMNS, axis=1)
-    out = pd.DataFrame(dict(label=np.where(tie, '', c.idxmax(axis=1)), votes=n, agreement=top / n, unusable=(c.no_speech + c.bad_audio) * 2 >= n))
+    out = pd.DataFrame(dict(label=np.where(tie, '', c.idxmax(axis=1)), votes=n, agreement=top / n,
+                            unusable=(c.no_speech + c.bad_audio) * 2 >= n))
     return pd.concat([out, p, c.add_prefix('n_')], axis=1)
 
 # %% ../nbs/11_label.ipynb #40523c98
@@ -424,7 +435,7 @@ def _pairs(votes: pd.DataFrame) -> list[dict]:
                             confusion={str(r): {str(c): int(v) for c, v in row.items() if v} for r, row in conf.iterrows()}))
     return out
 
-# %% ../nbs/11_label.ipynb #d0a45d76
+# %% ../nbs/11_label.ipynb #0a8949bf
 def _vs_others(votes: pd.DataFrame) -> list[dict]:
     "Each annotator's agreement with the majority of the other annotators, on clips where those others have one."
     c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
@@ -434,7 +445,8 @@ def _vs_others(votes: pd.DataFrame) -> list[dict]:
         top = others.max(1)
         ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)       # the others have votes and a strict majority
         same = np.array(ANSWERS)[others.argmax(1)] == mine.label.to_numpy()
-        out.append(dict(annotator=a, votes=len(mine), compared=int(ok.sum()), agreement=float(same[ok].mean()) if ok.any() else float('nan')))
+        out.append(dict(annotator=a, votes=len(mine), compared=int(ok.sum()),
+                        agreement=float(same[ok].mean()) if ok.any() else float('nan')))
     return sorted(out, key=lambda r: (np.nan_to_num(r['agreement'], nan=2), r['annotator']))
 
 def agreement(pool_or_votes, min_votes:int=2) -> dict:
@@ -447,11 +459,12 @@ def agreement(pool_or_votes, min_votes:int=2) -> dict:
     if len(multi):
         k = int(n[n >= min_votes].mode().iloc[0])
         same = multi[multi.clip_id.isin(n[n == k].index)]
-        out.update(fleiss_kappa=fleiss_kappa(pd.crosstab(same.clip_id, same.label)), fleiss_clips=int(same.clip_id.nunique()), fleiss_votes=k)
+        out.update(fleiss_kappa=fleiss_kappa(pd.crosstab(same.clip_id, same.label)), fleiss_clips=int(same.clip_id.nunique()),
+                   fleiss_votes=k)
     out.update(pairs=_pairs(multi), per_annotator=_vs_others(multi))
     return out
 
-# %% ../nbs/11_label.ipynb #09d9403e
+# %% ../nbs/11_label.ipynb #a56c53e1
 def _f(x, d=3): return 'n/a' if x is None or (isinstance(x, float) and np.isnan(x)) else f'{x:.{d}f}'
 
 def agreement_text(a: dict) -> str:
@@ -461,7 +474,8 @@ def agreement_text(a: dict) -> str:
              f"Fleiss' kappa: {_f(a['fleiss_kappa'])} ({a['fleiss_clips']} clips with {a['fleiss_votes']} votes each)", '', 'per annotator '
              '(agreement with the majority of the others):']
     lines += [f"  {r['annotator']:<20} {_f(r['agreement'], 2):>5} on {r['compared']} clips" for r in a['per_annotator']]
-    lines += ['', 'per pair:'] + [f"  {p['a']} / {p['b']}: {_f(p['agreement'], 2)} agree, kappa {_f(p['kappa'], 2)}, {p['n']} clips" for p in a['pairs']]
+    lines += ['', 'per pair:'] + [f"  {p['a']} / {p['b']}: {_f(p['agreement'], 2)} agree, kappa {_f(p['kappa'], 2)}, {p['n']} clips"
+                                  for p in a['pairs']]
     return '\n'.join(lines)
 
 # %% ../nbs/11_label.ipynb #b628ee83
@@ -542,7 +556,7 @@ def k_center(E, k:int, centres=None, first:int=0) -> list[int]:
         d[picked] = -1
     return picked
 
-# %% ../nbs/11_label.ipynb #a0291396
+# %% ../nbs/11_label.ipynb #8c3b579d
 def _space(E, extra=None, dims:int=32, seed:int=0):
     "Embeddings `E` (and `extra`) standardised together and projected on at most `dims` principal components."
     from sklearn.decomposition import PCA
@@ -561,7 +575,8 @@ def rank_diverse(P, E, n:int, labelled=None, width:int=5, seed:int=0) -> np.ndar
 
 def rank_balanced(P, accents, n:int) -> np.ndarray:
     "Round-robin over (predicted emotion, accent) cells, the most uncertain clip of each cell first."
-    d = pd.DataFrame(dict(cell=[f'{e}|{a}' for e, a in zip(np.argmax(P, 1), accents)], u=entropy(P))).sort_values('u', ascending=False, kind='stable')
+    d = pd.DataFrame(dict(cell=[f'{e}|{a}' for e, a in zip(np.argmax(P, 1), accents)], u=entropy(P)))
+    d = d.sort_values('u', ascending=False, kind='stable')
     d['turn'] = d.groupby('cell').cumcount()
     return d.sort_values(['turn', 'u'], ascending=[True, False], kind='stable').index.to_numpy()[:n]
 
@@ -582,13 +597,15 @@ def _disagreement(c, votes, n) -> tuple[np.ndarray, np.ndarray]:
     pos = pd.Series(np.arange(len(c)), index=c.clip_id)
     return pos[cs.index].to_numpy(), 1 - cs.agreement.to_numpy()
 
-# %% ../nbs/11_label.ipynb #2eb77b64
+# %% ../nbs/11_label.ipynb #ffa64c89
 def _mix_random(main, rest, n:int, share:float, rng) -> tuple[np.ndarray, list]:
     "`main` picks with about `share` of `n` random picks from `rest` spread evenly through them; (order, which strategy)."
     k = min(len(rest), int(round(share * n)) if n >= 10 else int(share > 0 and n >= 3))
     rand = rng.choice(rest, k, replace=False) if k else np.array([], int)
     order, who, slots = list(main[:n - k]), ['diverse'] * len(main[:n - k]), np.linspace(0, n - 1, k + 2)[1:-1].round().astype(int)
-    for s, r in zip(slots, rand): order.insert(s, int(r)); who.insert(s, 'random')
+    for s, r in zip(slots, rand):
+        order.insert(s, int(r))
+        who.insert(s, 'random')
     return np.array(order, int), who
 
 def _ranked(c, strategy, n, P, E, labelled, seed, random_share) -> tuple[np.ndarray, list]:
@@ -622,13 +639,14 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
     out['confidence'] = np.round(P[o].max(1), 4) if P is not None else np.nan
     return pd.concat([out, r[['speaker', 'accent']]], axis=1)
 
-# %% ../nbs/11_label.ipynb #fb604459
+# %% ../nbs/11_label.ipynb #47dbd079
 def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annotator:str|None=None, random_share:float=0.1,
           skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True) -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
     if strategy not in STRATEGIES: raise ValueError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
     t, votes = pool_rows(pool), pool_votes(pool)
-    if test and strategy != 'random': raise ValueError('the field test set is queued in random order only (strategy random): the model must not choose its own test')
+    if test and strategy != 'random':
+        raise ValueError('the field test set is queued in random order only (strategy random): the model must not choose its own test')
     mine = set(votes.clip_id[votes.annotator == annotator]) if annotator else set()
     c = _candidates(pool, t, mine if strategy == 'disagreement' else set(votes.clip_id), skip_quality, test)
     if strategy == 'disagreement':
@@ -648,7 +666,7 @@ def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annota
     score = (margin(P) if strategy == 'margin' else entropy(P))[o] if P is not None else np.full(len(o), np.nan)
     return _queue_table(pool, c, o, score, who, P)
 
-# %% ../nbs/11_label.ipynb #a4233f50
+# %% ../nbs/11_label.ipynb #60e21193
 def labelstudio_config(tamil:bool=False) -> str:
     "Label Studio labelling config for the tasks of `export_labelstudio`: an audio player and the eight answers."
     ch = '\n'.join(f'    <Choice value="{a}"' + (f' alias="{a}" hint="{TAMIL_WORDS[a]}"' if tamil else '') + '/>' for a in ANSWERS)
@@ -656,7 +674,7 @@ def labelstudio_config(tamil:bool=False) -> str:
             f'showInline="true" required="true">\n{ch}\n  </Choices>\n</View>\n')
 
 def export_labelstudio(pool, out, model=None, clips=None, url_prefix:str='/data/local-files/?d=', progress:bool=True) -> list[dict]:
-    "Label Studio tasks (JSON, written atomically to `out`, config beside it) for `clips` (a queue or clip ids; default: every unlabelled clip)."
+    "Label Studio tasks (JSON to `out`, config beside it) for `clips` (a queue or clip ids; default: every unlabelled clip)."
     t = pool_rows(pool)
     if clips is None: ids = set(t.clip_id) - set(pool_votes(pool).clip_id)
     else: ids = set(clips.clip_id if isinstance(clips, pd.DataFrame) else clips)
@@ -675,14 +693,16 @@ def export_labelstudio(pool, out, model=None, clips=None, url_prefix:str='/data/
     write_text_atomic(Path(out).with_suffix('.xml'), labelstudio_config())
     return tasks
 
-# %% ../nbs/11_label.ipynb #05c0b13b
+# %% ../nbs/11_label.ipynb #4d0795f9
 LABELLER_CSS = """
-.tamil-ser-labeller { font-family: system-ui, 'Noto Sans Tamil', 'Latha', 'Nirmala UI', sans-serif; font-size: 15px; max-width: 760px; padding: 8px; }
+.tamil-ser-labeller { font-family: system-ui, 'Noto Sans Tamil', 'Latha', 'Nirmala UI', sans-serif; font-size: 15px;
+  max-width: 760px; padding: 8px; }
 .tamil-ser-labeller .tsl-top { display: flex; justify-content: space-between; color: #555; margin-bottom: 6px; }
 .tamil-ser-labeller canvas { width: 100%; height: 90px; background: #f6f7f9; border-radius: 6px; display: block; }
 .tamil-ser-labeller audio { width: 100%; margin: 6px 0; }
 .tamil-ser-labeller .tsl-answers { display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; margin: 8px 0; }
-.tamil-ser-labeller button { font-size: 15px; padding: 10px 6px; border-radius: 6px; border: 1px solid #bbb; background: #fff; cursor: pointer; }
+.tamil-ser-labeller button { font-size: 15px; padding: 10px 6px; border-radius: 6px; border: 1px solid #bbb; background: #fff;
+  cursor: pointer; }
 .tamil-ser-labeller button:hover { background: #eef3ff; }
 .tamil-ser-labeller button:disabled { opacity: .5; cursor: default; }
 .tamil-ser-labeller .tsl-key { color: #888; font-size: 12px; margin-right: 4px; }
@@ -692,9 +712,14 @@ LABELLER_CSS = """
 .tamil-ser-labeller .tsl-msg { color: #a33; min-height: 1.2em; }
 """
 
-# %% ../nbs/11_label.ipynb #bd8dc1a0
+# %% ../nbs/11_label.ipynb #57f846c2
 LABELLER_JS = r"""
-function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}
 function draw(canvas, wave) {
   const w = canvas.width = canvas.clientWidth || 700, h = canvas.height = 90, g = canvas.getContext('2d');
   g.clearRect(0, 0, w, h); g.fillStyle = '#4a6fa5';
@@ -710,7 +735,8 @@ function render({ model, el: root }) {
   const answers = el('div', 'tsl-answers'), row = el('div', 'tsl-row');
   const note = el('input', 'tamil-ser-note'); note.type = 'text';
   const skip = el('button', 'tamil-ser-skip'), undo = el('button', 'tamil-ser-undo'), replay = el('button', 'tamil-ser-replay');
-  const guessBox = el('label', 'tsl-guess-toggle'), guessCheck = el('input'); guessCheck.type = 'checkbox'; guessCheck.className = 'tamil-ser-show-guess';
+  const guessBox = el('label', 'tsl-guess-toggle'), guessCheck = el('input', 'tamil-ser-show-guess');
+  guessCheck.type = 'checkbox';
   const guessText = el('span'); guessBox.append(guessCheck, guessText);
   row.append(replay, skip, undo, note, guessBox);
   const guess = el('div', 'tsl-guess tamil-ser-guess'), msg = el('div', 'tsl-msg tamil-ser-message');
@@ -735,8 +761,13 @@ function render({ model, el: root }) {
     prog.textContent = `${W().done}: ${p.done_today ?? 0} · ${W().left}: ${p.left ?? 0}`;
     msg.textContent = model.get('message'); undo.disabled = !model.get('can_undo');
     guessCheck.checked = model.get('show_guess');
-    guess.textContent = model.get('show_guess') && c.guess ? `${W().guess}: ${W()[c.guess] || c.guess} (${Math.round(100 * c.confidence)}%)` : '';
-    if (!c.clip_id) { info.textContent = W().finished; audio.removeAttribute('src'); draw(canvas, []); answers.querySelectorAll('button').forEach(b => b.disabled = true); return; }
+    const pct = Math.round(100 * c.confidence);
+    guess.textContent = model.get('show_guess') && c.guess ? `${W().guess}: ${W()[c.guess] || c.guess} (${pct}%)` : '';
+    if (!c.clip_id) {
+      info.textContent = W().finished; audio.removeAttribute('src'); draw(canvas, []);
+      answers.querySelectorAll('button').forEach(b => b.disabled = true);
+      return;
+    }
     answers.querySelectorAll('button').forEach(b => b.disabled = false);
     info.textContent = `${W().clip} ${c.position} · ${c.speaker || ''} ${c.accent ? '· ' + c.accent : ''}`;
     if (audio.dataset.clip !== c.clip_id) {
@@ -799,7 +830,7 @@ def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     with Votes(pool) as v: mine = set(v.table(annotator).clip_id)
     return items[~items.clip_id.isin(mine)].reset_index(drop=True)
 
-# %% ../nbs/11_label.ipynb #49b853a7
+# %% ../nbs/11_label.ipynb #457dbf6d
 import anywidget, traitlets
 
 class Labeller(anywidget.AnyWidget):
@@ -807,7 +838,8 @@ class Labeller(anywidget.AnyWidget):
     _esm, _css = LABELLER_JS, LABELLER_CSS
     clip, progress, words = traitlets.Dict().tag(sync=True), traitlets.Dict().tag(sync=True), traitlets.Dict().tag(sync=True)
     answers, message = traitlets.List().tag(sync=True), traitlets.Unicode('').tag(sync=True)
-    show_guess, autoplay, can_undo = traitlets.Bool(False).tag(sync=True), traitlets.Bool(True).tag(sync=True), traitlets.Bool(False).tag(sync=True)
+    show_guess, autoplay = traitlets.Bool(False).tag(sync=True), traitlets.Bool(True).tag(sync=True)
+    can_undo = traitlets.Bool(False).tag(sync=True)
     tick = traitlets.Int(0).tag(sync=True)
     def __init__(self, pool, annotator:str, queue=None, tamil:bool=False, show_guess:bool=False, autoplay:bool=True):
         if not str(annotator or '').strip(): raise ValueError('Labeller needs an annotator name')
@@ -823,7 +855,7 @@ class Labeller(anywidget.AnyWidget):
         return self.items.clip_id[self.pos] if self.pos < len(self.items) else None
     def __repr__(self): return f'Labeller({self.annotator!r}: clip {self.pos + 1} of {len(self.items)})'
 
-# %% ../nbs/11_label.ipynb #91e19746
+# %% ../nbs/11_label.ipynb #e73f3f84
 def _show(self: Labeller):
     "Send the clip at `pos` (or the end of the queue) and the progress to the page."
     while self.pos < len(self.items):
@@ -837,12 +869,13 @@ def _show(self: Labeller):
                          position=f'{self.pos + 1} / {len(self.items)}', **g)
         break
     else: self.clip = {}
-    today = self.store.con.execute('SELECT count(*) FROM votes WHERE annotator = ? AND at >= ?', (self.annotator, _today_utc())).fetchone()[0]
+    q = 'SELECT count(*) FROM votes WHERE annotator = ? AND at >= ?'
+    with self.store.lock: today = self.store.con.execute(q, (self.annotator, _today_utc())).fetchone()[0]
     self.progress, self.can_undo = dict(done_today=today, left=len(self.items) - self.pos), bool(self.done)
     self.tick += 1
 Labeller._show = _show
 
-# %% ../nbs/11_label.ipynb #8de7e040
+# %% ../nbs/11_label.ipynb #5467fa58
 def _vote(self: Labeller, label:str, note:str='', seconds:float|None=None) -> str|None:
     "Vote `label` for the clip on screen (written at once) and move on; returns the clip_id voted."
     cid = self.current
@@ -873,14 +906,17 @@ def _on_msg(self: Labeller, widget, content, buffers):
     "Messages from the page: vote (only for the clip on screen), skip, undo."
     kind = content.get('kind')
     try:
-        if kind == 'vote' and content.get('clip_id') == self.current: self.vote(content['label'], content.get('note', ''), content.get('seconds'))
+        if kind == 'vote' and content.get('clip_id') == self.current:
+            self.vote(content['label'], content.get('note', ''), content.get('seconds'))
         elif kind == 'skip': self.skip()
         elif kind == 'undo': self.undo()
         else: self.tick += 1
-    except (ValueError, sqlite3.Error) as e: self.message = str(e); self.tick += 1
+    except (ValueError, sqlite3.Error) as e:
+        self.message = str(e)
+        self.tick += 1
 Labeller.vote, Labeller.skip, Labeller.undo, Labeller._on_msg = _vote, _skip, _undo_last, _on_msg
 
-# %% ../nbs/11_label.ipynb #3bbe5219
+# %% ../nbs/11_label.ipynb #6e0512dc
 def labeller_notebook(pool, annotator:str, queue=None, tamil:bool=False) -> dict:
     "A notebook (nbformat dict) that shows one `Labeller`, for Voilà."
     q = repr(str(Path(queue).resolve())) if queue is not None else 'None'
@@ -889,7 +925,8 @@ def labeller_notebook(pool, annotator:str, queue=None, tamil:bool=False) -> dict
     title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {annotator}"
     cells = [dict(cell_type='markdown', id='title', metadata={}, source=title),
              dict(cell_type='code', id='app', metadata={}, execution_count=None, outputs=[], source=code)]
-    return dict(cells=cells, metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')), nbformat=4, nbformat_minor=5)
+    spec = dict(name='python3', display_name='Python 3', language='python')
+    return dict(cells=cells, metadata=dict(kernelspec=spec), nbformat=4, nbformat_minor=5)
 
 def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False) -> int:
     "Serve the labelling app with Voilà on `host:port` until interrupted; returns Voilà's exit status."
@@ -905,27 +942,34 @@ def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127
     try: return subprocess.call(cmd, cwd=d)
     except KeyboardInterrupt: return 0
 
-# %% ../nbs/11_label.ipynb #2498b7e4
+# %% ../nbs/11_label.ipynb #2987eba3
 def _label_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='tamil-ser label', description='Votes on the clips of a pool: import, export a manifest, agreement, the labelling app.')
+    p = argparse.ArgumentParser(prog='tamil-ser label',
+                                description='Votes on the clips of a pool: import, export a manifest, agreement, the labelling app.')
     sub = p.add_subparsers(dest='cmd', required=True)
     i = sub.add_parser('import', help='import votes from a CSV (clip_id or path, label) or a Label Studio JSON export')
-    i.add_argument('pool', metavar='POOL'); i.add_argument('file', metavar='FILE')
+    i.add_argument('pool', metavar='POOL')
+    i.add_argument('file', metavar='FILE')
     i.add_argument('--annotator', help="who voted (default: the file's annotator column, or Label Studio's users)")
-    i.add_argument('--format', choices=['auto', 'csv', 'labelstudio'], default='auto', help='default: by the file name (.json: labelstudio)')
+    i.add_argument('--format', choices=['auto', 'csv', 'labelstudio'], default='auto',
+                   help='default: by the file name (.json: labelstudio)')
     e = sub.add_parser('export', help='the consensus manifest (or Label Studio tasks with --format labelstudio)')
-    e.add_argument('pool', metavar='POOL'); e.add_argument('--out', required=True, metavar='MANIFEST.csv')
+    e.add_argument('pool', metavar='POOL')
+    e.add_argument('--out', required=True, metavar='MANIFEST.csv')
     e.add_argument('--min-votes', type=int, default=1, metavar='K', help='clips with at least K votes (default 1)')
     e.add_argument('--format', choices=['csv', 'labelstudio'], default='csv')
     e.add_argument('--model', metavar='M', help="labelstudio: the model whose guesses become pre-annotations")
     e.add_argument('--url-prefix', default='/data/local-files/?d=', help='labelstudio: put before each clip path in the pool')
     a = sub.add_parser('agreement', help="Krippendorff's alpha, Fleiss' kappa, per pair and per annotator")
-    a.add_argument('pool', metavar='POOL'); a.add_argument('--json', action='store_true', help='print JSON')
+    a.add_argument('pool', metavar='POOL')
+    a.add_argument('--json', action='store_true', help='print JSON')
     a.add_argument('--min-votes', type=int, default=2, help='clips with at least this many votes (default 2)')
     s = sub.add_parser('serve', help='the labelling app in a browser, served by Voilà')
-    s.add_argument('pool', metavar='POOL'); s.add_argument('--annotator', required=True, metavar='NAME')
+    s.add_argument('pool', metavar='POOL')
+    s.add_argument('--annotator', required=True, metavar='NAME')
     s.add_argument('--queue', metavar='QUEUE.csv', help='clips in this order (from tamil-ser queue); default: every clip not yet voted')
-    s.add_argument('--port', type=int, default=8866); s.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1: this machine only')
+    s.add_argument('--port', type=int, default=8866)
+    s.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1: this machine only')
     s.add_argument('--tamil', action='store_true', help='the words on screen in Tamil')
     return p
 
