@@ -73,7 +73,14 @@ def new_project(tmp_path, lab, name='proj'):
     d = tmp_path/name
     assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
     pin_splits(d/'data'/'pool', FIELD[:6])
+    set_params(d, valid=0)                                     # L-BFGS probes need no validation speakers: faster
     return d
+
+def set_params(d, **train):
+    "Change training settings in params.yaml, as a user would."
+    import yaml
+    p = yaml.safe_load((d/'params.yaml').read_text()); p['train'].update(train)
+    (d/'params.yaml').write_text(yaml.safe_dump(p, sort_keys=False))
 
 def test_init_twice(tmp_path, lab, capsys):
     d = new_project(tmp_path, lab)
@@ -138,7 +145,7 @@ def test_retrain_killed_then_rerun(tmp_path, lab):
 def trained(tmp_path, m, name, shuffle=False):
     from tamil_ser.train import train
     if shuffle: m = m.assign(label=np.random.default_rng(0).permutation(m.label.to_numpy()))
-    return train(m, backbone='egemaps', mode='probe', test=0, out=tmp_path/name, progress=False).model
+    return train(m, backbone='egemaps', mode='probe', test=0, valid=0, out=tmp_path/name, progress=False).model
 
 @pytest.fixture(scope='module')
 def field(tmp_path_factory):
