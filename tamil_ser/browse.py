@@ -30,7 +30,8 @@ def read_predictions(src) -> pd.DataFrame:
     else:
         p = Path(src)
         p = p/'predictions.csv' if p.is_dir() else p
-        if not p.exists(): raise FileNotFoundError(f'{p}: not found (train, crossval and evaluate write predictions.csv into their run folder)')
+        if not p.exists():
+            raise FileNotFoundError(f'{p}: not found (train, crossval and evaluate write predictions.csv into their run folder)')
         d = pd.read_csv(p, dtype={c: str for c in ['path', 'label', 'pred', 'sentence', *GROUPS]}, keep_default_na=False)
     miss = [c for c in NEED if c not in d]
     if miss: raise ValueError(f"predictions table lacks column(s) {', '.join(miss)} (it has {', '.join(map(str, d.columns)) or 'none'})")
@@ -58,7 +59,8 @@ def score_bars(r, labels) -> str:
         col = ('#2e7d32' if l == r.label else '#c62828') if l == r.pred else '#90a4ae'
         w, name = 0 if np.isnan(p) else round(100 * p), f'<b>{html.escape(l)}</b>' if l == r.label else html.escape(l)
         bar = f'<span style="display:block;width:{w}%;height:8px;background:{col}"></span>'
-        out.append(f'<div style="display:flex;align-items:center;gap:4px;font-size:12px;line-height:14px"><span style="width:58px">{name}</span>'
+        out.append('<div style="display:flex;align-items:center;gap:4px;font-size:12px;line-height:14px">'
+                   f'<span style="width:58px">{name}</span>'
                    f'<span style="display:inline-block;width:100px;height:8px;background:#eceff1">{bar}</span>'
                    f'<span>{"" if np.isnan(p) else f"{p:.2f}"}</span></div>')
     return '<div class="tamil-ser-scores">' + ''.join(out) + '</div>'
@@ -67,8 +69,9 @@ SEEN_BADGE = ('<span class="tamil-ser-seen" title="this speaker was in the train
               'border:1px solid #e0c36c;border-radius:3px;padding:0 4px;font-size:11px">seen in training</span>')
 
 def clip_info(r) -> str:
-    "HTML naming a predictions row's clip, confidence, speaker, accent, source, gender and sentence, with a badge if its speaker was seen."
-    gs = ' · '.join(f'{g} {html.escape(str(r[g]))}' for g in ['speaker', 'accent', 'source', 'gender'] if g in r and str(r[g]) not in ('', 'nan'))
+    "HTML naming a predictions row's clip, confidence, groups and sentence, with a badge if its speaker was seen."
+    known = [g for g in ['speaker', 'accent', 'source', 'gender'] if g in r and str(r[g]) not in ('', 'nan')]
+    gs = ' · '.join(f'{g} {html.escape(str(r[g]))}' for g in known)
     said = f'<br><i>“{html.escape(str(r.sentence))}”</i>' if 'sentence' in r and str(r.sentence) not in ('', 'nan') else ''
     badge = ' ' + SEEN_BADGE if bool(r.get('seen', False)) else ''
     return (f'<div style="font-size:12px;line-height:15px"><b title="{html.escape(str(r.path))}">{html.escape(Path(str(r.path)).name)}</b>'
@@ -171,8 +174,8 @@ def refresh(self:ErrorBrowser, *_):
         self.totals[t].value = f'<div style="text-align:right;font-size:12px">{n[t]}</div>'
         self.recalls[t].value = f'<div style="text-align:right;font-size:12px">{rate.loc[t, t]:.2f}</div>' if n[t] else '<div>–</div>'
     self.uar, on = filter_uar(c), self._filter_note()
-    self.summary.value = (f'<div style="font-size:13px"><b>UAR {self.uar:.3f}</b> over {int(n.sum())} clips' + (f' ({html.escape(on)})' if on else '')
-                          + ': the mean of the recalls, each emotion counting the same</div>')
+    self.summary.value = (f'<div style="font-size:13px"><b>UAR {self.uar:.3f}</b> over {int(n.sum())} clips'
+                          + (f' ({html.escape(on)})' if on else '') + ': the mean of the recalls, each emotion counting the same</div>')
     if self.selected: self._list()
 
 # %% ../nbs/07b_browse.ipynb #40487555
@@ -214,11 +217,12 @@ def _decoded(self:ErrorBrowser, path:str) -> tuple[bytes, bytes]:
 
 @patch
 def _card(self:ErrorBrowser, r) -> W.HBox:
-    "A listed clip: its name, groups, sentence and seen badge, a play control and spectrogram (or why it cannot play), its score bars."
+    "A listed clip: name, groups, sentence, seen badge; a player and spectrogram (or why it cannot play); score bars."
     try:
         wav, png = self._decoded(r.path)
-        kids = [W.Audio(value=wav, format='wav', autoplay=False, controls=True, layout=W.Layout(width='300px')).add_class('tamil-ser-audio'),
-                W.Image(value=png, format='png', layout=W.Layout(width='300px', height='48px')).add_class('tamil-ser-spectrogram')]
+        player = W.Audio(value=wav, format='wav', autoplay=False, controls=True, layout=W.Layout(width='300px'))
+        picture = W.Image(value=png, format='png', layout=W.Layout(width='300px', height='48px'))
+        kids = [player.add_class('tamil-ser-audio'), picture.add_class('tamil-ser-spectrogram')]
     except (ValueError, OSError) as e:
         kids = [W.HTML(f'<span style="color:#c62828;font-size:12px">{html.escape(str(e))}</span>').add_class('tamil-ser-audio-error')]
     box = W.HBox([W.VBox([W.HTML(clip_info(r)), *kids], layout=W.Layout(width='320px')), W.HTML(score_bars(r, self.probs))],
@@ -230,12 +234,15 @@ def _card(self:ErrorBrowser, r) -> W.HBox:
 def static_html(self:ErrorBrowser) -> str:
     "The matrix with totals, recalls and UAR as a plain HTML table, for pages without a kernel."
     c, rate = self.counts, row_shares(self.counts)
-    cell = lambda t, p: (f'<td style="background:{_colour(rate.loc[t, p], t == p)[0]};color:{_colour(rate.loc[t, p], t == p)[1]};'
-                         f'text-align:center;width:56px">{c.loc[t, p]}</td>')
-    head = '<tr><th>true ↓ predicted →</th>' + ''.join(f'<th>{html.escape(p)}</th>' for p in self.labels) + '<th>n</th><th>recall</th></tr>'
+    def cell(t, p):
+        back, ink = _colour(rate.loc[t, p], t == p)
+        return f'<td style="background:{back};color:{ink};text-align:center;width:56px">{c.loc[t, p]}</td>'
+    head = ('<tr><th>true ↓ predicted →</th>' + ''.join(f'<th>{html.escape(p)}</th>' for p in self.labels)
+            + '<th>n</th><th>recall</th></tr>')
     rows = ''.join(f'<tr><th style="text-align:right">{html.escape(t)}</th>' + ''.join(cell(t, p) for p in self.labels)
                    + f'<td>{c.loc[t].sum()}</td><td>{rate.loc[t, t]:.2f}</td></tr>' for t in self.labels)
-    return f'<div>{HINT}</div><table style="font-size:12px">{head}{rows}</table><div><b>UAR {self.uar:.3f}</b> over {c.to_numpy().sum()} clips</div>'
+    uar = f'<div><b>UAR {self.uar:.3f}</b> over {c.to_numpy().sum()} clips</div>'
+    return f'<div>{HINT}</div><table style="font-size:12px">{head}{rows}</table>{uar}'
 
 @patch
 def _repr_mimebundle_(self:ErrorBrowser, **kw):

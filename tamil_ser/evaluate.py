@@ -18,7 +18,7 @@ from .report import *
 from .train import Run, crossval, metrics, prepare, train, uar
 
 # %% auto #0
-__all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics',
+__all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'EVAL_CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics',
            'group_metrics', 'plot_group_uar', 'plot_confusions', 'recall_table', 'plot_recall_heatmap', 'error_bins',
            'plot_error_bins', 'reliability', 'ece', 'plot_reliability', 'transfer', 'leave_one_out', 'transfer_table',
            'transfer_matrix', 'plot_transfer', 'report', 'evaluate', 'run_report', 'transfer_report', 'transfer_cli']
@@ -37,7 +37,8 @@ def predict_manifest(model:SERModel, m:pd.DataFrame, batch_size:int=8, adapt='au
         P = model.proba_from_features(model.features(m, progress), speakers=spk, sources=src, adapt=adapt)
     else:
         clips = [load_audio(p) for p in tqdm(m.path, desc='decode', disable=not progress, leave=False)]
-        P = model.predict_proba(clips, batch_size=batch_size, speakers=spk, sources=src, adapt=adapt) if clips else np.zeros((0, len(model.labels)))
+        if not clips: return predictions(m, np.zeros((0, len(model.labels))), model.labels)
+        P = model.predict_proba(clips, batch_size=batch_size, speakers=spk, sources=src, adapt=adapt)
     return predictions(m, P, model.labels)
 
 # %% ../nbs/07_evaluate.ipynb #24453a06
@@ -83,7 +84,8 @@ def group_metrics(pred:pd.DataFrame, by=None, n_boot:int=1000, seed:int=0) -> pd
     by = [c for c in (by or GROUP_COLUMNS) if c in pred and pred[c].fillna('').astype(str).nunique() > 1]
     seen = pred.seen.astype(bool) if 'seen' in pred else pd.Series(False, index=pred.index)
     rows = [dict(group='all', value='all clips', seen=bool(seen.any()), **_row(pred, n_boot, seed))]
-    if seen.any() and not seen.all(): rows.append(dict(group='all', value='unseen speakers', seen=False, **_row(pred[~seen], n_boot, seed)))
+    if seen.any() and not seen.all():
+        rows.append(dict(group='all', value='unseen speakers', seen=False, **_row(pred[~seen], n_boot, seed)))
     t = pd.DataFrame(rows + _group_rows(pred, by, seen, n_boot, seed))
     ref = t.uar[1] if seen.any() and not seen.all() else t.uar[0]
     live = (t.group != 'all') & ~t.seen
@@ -224,7 +226,8 @@ def _within(d:pd.DataFrame, out:Path, k:int=5, **fields) -> dict:
 ADAPT_MODES = {'none': (False, False), 'source': (True, False), 'speaker': (False, True), 'source+speaker': (True, True),
                'auto': ('auto', True)}   # name -> (adapt, speakers) for predict_manifest
 
-def transfer_table(m:pd.DataFrame, by:str='source', adapt=('auto',), within:bool=True, out=None, progress:bool=True, **fields) -> pd.DataFrame:
+def transfer_table(m:pd.DataFrame, by:str='source', adapt=('auto',), within:bool=True, out=None, progress:bool=True,
+                   **fields) -> pd.DataFrame:
     "Train on each value of `by`, test on every other (itself by cross-validation if `within`): a row per pair and `ADAPT_MODES` name."
     out = Path(out or tempfile.mkdtemp())
     parts = {a: d for a, d in m.groupby(m[by].fillna('?').astype(str))}
@@ -254,7 +257,8 @@ def plot_transfer(t:pd.DataFrame, adapt='auto', path=None):
     import seaborn as sns
     t = t[(t.adapt == str(adapt)) | (t.train == t.test)]
     v = t.pivot(index='train', columns='test', values='uar').astype(float)
-    notes = t.assign(s=t.apply(lambda r: f"{r.uar:.2f}\n[{r.uar_ci[0]:.2f}, {r.uar_ci[1]:.2f}]", axis=1)).pivot(index='train', columns='test', values='s')
+    notes = t.assign(s=t.apply(lambda r: f"{r.uar:.2f}\n[{r.uar_ci[0]:.2f}, {r.uar_ci[1]:.2f}]", axis=1))
+    notes = notes.pivot(index='train', columns='test', values='s')
     fig, ax = plt.subplots(figsize=(1.6*v.shape[1] + 2.4, 1.0*v.shape[0] + 1.4))
     sns.heatmap(v, vmin=0, vmax=1, cmap='viridis', annot=notes.reindex_like(v).fillna('').to_numpy(), fmt='', ax=ax,
                 annot_kws=dict(fontsize=10), cbar_kws=dict(label='UAR'))
@@ -264,14 +268,16 @@ def plot_transfer(t:pd.DataFrame, adapt='auto', path=None):
     fig.tight_layout()
     return save_fig(fig, path)
 
-# %% ../nbs/07_evaluate.ipynb #1e24f77d
-CAPTIONS = dict(
-    summary='UAR (unweighted average recall): the mean of the per-emotion recalls, each emotion counting the same; chance is 0.20 with five. '
+# %% ../nbs/07_evaluate.ipynb #05a50c88
+EVAL_CAPTIONS = dict(
+    summary='UAR (unweighted average recall): the mean of the per-emotion recalls, each emotion counting the same; '
+            'chance is 0.20 with five. '
             'Accuracy (WA): the share of clips right. Macro-F1: the mean of the per-emotion F1 scores. '
             'Intervals: 95% bootstrap over clips. ECE (expected calibration error): the mean gap between confidence and accuracy.',
     groups='One row per group value. flag: its 95% interval excludes the reference UAR (unseen speakers where some were seen). '
            'seen: measured on speakers the model was trained on; never flagged.',
-    errors='The errors the model was surest of, most confident first: where labels are doubtful, recordings odd, or the model took a shortcut.',
+    errors='The errors the model was surest of, most confident first: where labels are doubtful, recordings odd, '
+           'or the model took a shortcut.',
     bins='Error rate per quarter of the clips by duration (s) and by rms_db (the clip level in dB below full scale).',
     reliability='Accuracy against confidence per bin; bars on the diagonal are perfectly calibrated.')
 
@@ -289,8 +295,9 @@ def _banner(pred:pd.DataFrame) -> str:
     if 'seen' not in pred or not pred.seen.any(): return ''
     s = pred[pred.seen.astype(bool)]
     n_spk = s.speaker.nunique() if 'speaker' in s else 0
-    return (f'<div class="banner"><b>{len(s)/len(pred):.0%} of clips ({len(s)} of {len(pred)}) come from {n_spk} speaker(s) seen in training.</b> '
-            'Figures on them flatter the model: the headline, the flags and the figures below use unseen speakers only; seen rows are marked.</div>')
+    return (f'<div class="banner"><b>{len(s)/len(pred):.0%} of clips ({len(s)} of {len(pred)}) come from {n_spk} speaker(s) '
+            'seen in training.</b> Figures on them flatter the model: the headline, the flags and the figures below use '
+            'unseen speakers only; seen rows are marked.</div>')
 
 # %% ../nbs/07_evaluate.ipynb #26a8bc12
 def _errors_table(pred:pd.DataFrame, n:int=20, max_seconds:float=3.) -> str:
@@ -303,7 +310,8 @@ def _errors_table(pred:pd.DataFrame, n:int=20, max_seconds:float=3.) -> str:
         except (ValueError, OSError) as err: player = f'<span style="color:#b00020">{html.escape(str(err))}</span>'
         seen = ' (seen)' if bool(r.get('seen', False)) else ''
         rows.append(f'<tr><td title="{html.escape(str(r.path))}">{html.escape(Path(str(r.path)).name)}</td>'
-                    f'<td>{html.escape(str(r.get("speaker", "")))}{seen}</td><td>{html.escape(r.label)}</td><td>{html.escape(r.pred)}</td>'
+                    f'<td>{html.escape(str(r.get("speaker", "")))}{seen}</td>'
+                    f'<td>{html.escape(r.label)}</td><td>{html.escape(r.pred)}</td>'
                     f'<td>{r.confidence:.2f}</td><td>{player}</td></tr>')
     head = '<tr><th>clip</th><th>speaker</th><th>true</th><th>predicted</th><th>confidence</th><th>listen</th></tr>'
     return f'<table class="tamil-ser-errors">{head}{"".join(rows)}</table>'
@@ -318,14 +326,15 @@ def _figures(pred:pd.DataFrame, gm:pd.DataFrame) -> dict:
     "The report's figures by name (as (figure, caption)), on unseen speakers when some were seen; degenerate ones left out."
     focus = pred[~pred.seen.astype(bool)] if 'seen' in pred and (~pred.seen.astype(bool)).any() else pred
     on = ' (unseen speakers only)' if len(focus) < len(pred) else ''
-    figs = {'confusion': (plot_confusions(focus, None), f'Confusion matrix{on}: rows true, columns predicted; share of the true class, count below.')}
-    if (gm.group != 'all').any(): figs['groups'] = (plot_group_uar(gm), CAPTIONS['groups'])
+    note = f'Confusion matrix{on}: rows true, columns predicted; share of the true class, count below.'
+    figs = {'confusion': (plot_confusions(focus, None), note)}
+    if (gm.group != 'all').any(): figs['groups'] = (plot_group_uar(gm), EVAL_CAPTIONS['groups'])
     for c in ('accent', 'source'):
         if c in focus and focus[c].nunique() > 1:
             figs[f'confusion_{c}'] = (plot_confusions(focus, c), f'Confusion matrices by {c}{on}.')
             figs[f'recall_{c}'] = (plot_recall_heatmap(focus, c), f'Recall of each emotion by {c}{on}.')
-    figs['reliability'] = (plot_reliability(focus), CAPTIONS['reliability'] + on)
-    if (bins := plot_error_bins(focus)) is not None: figs['errors'] = (bins, CAPTIONS['bins'] + on)
+    figs['reliability'] = (plot_reliability(focus), EVAL_CAPTIONS['reliability'] + on)
+    if (bins := plot_error_bins(focus)) is not None: figs['errors'] = (bins, EVAL_CAPTIONS['bins'] + on)
     return figs
 
 def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', header:str='', n_errors:int=20) -> Path:
@@ -336,9 +345,9 @@ def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', h
     figs = _figures(pred, gm)
     for k, (f, _) in figs.items(): save_fig(f, out/'plots'/f'{k}.png')
     per_class = pd.DataFrame(met['per_class']).T.rename_axis('emotion')
-    secs = [('Summary', HTML(_banner(pred) + f'<p class="headline">{html.escape(_headline(met))}</p>'), CAPTIONS['summary']),
-            ('Per emotion (all clips)', per_class), ('By group', gm, CAPTIONS['groups']),
-            ('Most confident errors', HTML(_errors_table(pred, n_errors)), CAPTIONS['errors']), ('Files', HTML(_links(out)))]
+    secs = [('Summary', HTML(_banner(pred) + f'<p class="headline">{html.escape(_headline(met))}</p>'), EVAL_CAPTIONS['summary']),
+            ('Per emotion (all clips)', per_class), ('By group', gm, EVAL_CAPTIONS['groups']),
+            ('Most confident errors', HTML(_errors_table(pred, n_errors)), EVAL_CAPTIONS['errors']), ('Files', HTML(_links(out)))]
     secs += [(k.replace('_', ' by '), f, cap) for k, (f, cap) in figs.items()]
     write_text(out/'report.html', html_report(title, secs, header))
     return out/'report.html'
@@ -361,7 +370,8 @@ def evaluate(model, m:pd.DataFrame, out=None, adapt='auto', progress:bool=True, 
               f'({", ".join(seen[:5])}{", ..." if len(seen) > 5 else ""}): the report headlines the unseen speakers')
     d = d.assign(seen=d.speaker.astype(str).isin(seen) if 'speaker' in d else False)
     pred = predict_manifest(model, d, adapt=adapt, progress=progress)
-    met = {**split_metrics(pred, model.labels), 'ece': ece(pred), 'normalisation': model.norm_used, 'protocol': _protocol(model, seen, adapt)}
+    met = {**split_metrics(pred, model.labels), 'ece': ece(pred), 'normalisation': model.norm_used,
+           'protocol': _protocol(model, seen, adapt)}
     if out:
         path = write_run(out, met, pred)
         write_text(path/'clips.csv', d.to_csv(index=False))
@@ -374,7 +384,8 @@ def _run_model(met:dict, meta:dict, path:Path) -> dict:
     "The header's model summary of a run: its bundle, or (cross-validation) its protocol."
     if meta: return model_summary(meta, path/'model', met.get('normalisation'))
     p = met.get('protocol', {})
-    return model_summary(dict(backbone=p.get('backbone', '?'), mode=p.get('mode', '?'), norm=p.get('norm', '?')), None, met.get('normalisation'))
+    meta = dict(backbone=p.get('backbone', '?'), mode=p.get('mode', '?'), norm=p.get('norm', '?'))
+    return model_summary(meta, None, met.get('normalisation'))
 
 def run_report(run, title:str|None=None) -> Path:
     "Write report.html (with groups.csv and plots) for run folder (or `Run`) `run` from its predictions.csv, metrics.json and bundle."
@@ -389,8 +400,8 @@ def run_report(run, title:str|None=None) -> Path:
 # %% ../nbs/07_evaluate.ipynb #6d138cce
 def _transfer_parser() -> argparse.ArgumentParser:
     "The `tamil-ser transfer` argument parser."
-    p = argparse.ArgumentParser(prog='tamil-ser transfer', description='Train on each source (or accent) of DATA and test on every other: '
-                                'a train × test table of UAR with 95%% intervals, a heat map and report.html.')
+    p = argparse.ArgumentParser(prog='tamil-ser transfer', description='Train on each source (or accent) of DATA and test on '
+                                'every other: a train × test table of UAR with 95%% intervals, a heat map and report.html.')
     p.add_argument('data', nargs='+', metavar='DATA', help='manifest CSVs, EmoTa trees or folder-per-emotion trees')
     p.add_argument('--by', default='source', help='the column whose values are trained and tested on (default: source)')
     p.add_argument('--backbone', default='egemaps', help='a Hugging Face model id or folder, egemaps, compare or tiny (default: egemaps)')
@@ -413,7 +424,7 @@ def transfer_report(t:pd.DataFrame, out, header:str='') -> Path:
     for ad in [a for a in t.adapt.unique() if a]:
         fig = save_fig(plot_transfer(t, ad), out/'plots'/f'transfer-adapt-{ad}.png')
         secs += [(f'UAR, adaptation {ad}', transfer_matrix(t, ad).rename_axis(index='trained on ↓', columns='tested on →')),
-                 (f'Heat map, adaptation {ad}', fig, CAPTIONS['summary'].split(' Accuracy')[0])]
+                 (f'Heat map, adaptation {ad}', fig, EVAL_CAPTIONS['summary'].split(' Accuracy')[0])]
     secs += [('Every pair', t.drop(columns='uar_ci'), 'norm_used: the normalisation the model applied to the test source.'),
              ('Files', HTML('<a href="transfer.csv">transfer.csv</a>'))]
     write_text(out/'report.html', html_report('tamil-ser transfer', secs, header))
@@ -426,14 +437,15 @@ def transfer_cli(argv:list[str]|None=None) -> int:
     try:
         m = read_data(*a.data)
         if a.by not in m: raise DataError(f"{', '.join(a.data)}: no {a.by!r} column to transfer between")
-        t = transfer_table(m, a.by, ADAPT_FLAGS[a.adapt], not a.no_within, Path(a.out)/'runs', not a.quiet, backbone=a.backbone, mode=a.mode)
+        t = transfer_table(m, a.by, ADAPT_FLAGS[a.adapt], not a.no_within, Path(a.out)/'runs', not a.quiet,
+                           backbone=a.backbone, mode=a.mode)
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f'tamil-ser transfer: error: {e}', file=sys.stderr)
         return 2
     for ad in [x for x in t.adapt.unique() if x]:
         print(f'UAR [95% interval], trained on (rows) and tested on (columns); adaptation: {ad}')
         print(transfer_matrix(t, ad).to_string())
-    page = transfer_report(t, a.out, report_header(data_summary(m, ', '.join(a.data)), dict(backbone=a.backbone, mode=a.mode,
-                                                                                              normalisation='auto', norm_used='')))
+    model = dict(backbone=a.backbone, mode=a.mode, normalisation='auto', norm_used='')
+    page = transfer_report(t, a.out, report_header(data_summary(m, ', '.join(a.data)), model))
     print(f'written to {page}')
     return 0

@@ -19,9 +19,10 @@ from fastcore.basics import patch
 from .report import HTML, data_summary, html_report, report_header, save_fig, wav_bytes
 
 # %% auto #0
-__all__ = ['UNITS', 'MEASURES', 'PROSODY_COLUMNS', 'FILTERS', 'SHOWN_AS', 'WIDGET_WIDTH', 'CAPTIONS', 'counts', 'thin_cells',
-           'plot_counts', 'clip_table', 'outliers', 'plot_distributions', 'prosody', 'prosody_table', 'plot_prosody',
-           'plot_spectrograms', 'clip_png', 'spectrogram_png', 'AudioBrowser', 'fixed_length', 'explore_report']
+__all__ = ['UNITS', 'MEASURES', 'PROSODY_COLUMNS', 'FILTERS', 'SHOWN_AS', 'WIDGET_WIDTH', 'EXPLORE_CAPTIONS', 'counts',
+           'thin_cells', 'plot_counts', 'clip_table', 'outliers', 'plot_distributions', 'prosody', 'prosody_table',
+           'plot_prosody', 'plot_spectrograms', 'clip_png', 'spectrogram_png', 'AudioBrowser', 'fixed_length',
+           'explore_report']
 
 # %% ../nbs/03_explore.ipynb #1762df77
 def _order(labels) -> list:
@@ -37,7 +38,9 @@ def _col(m:pd.DataFrame, by:str) -> pd.Series:
 def counts(m:pd.DataFrame, by:str='source', margins:bool=False) -> pd.DataFrame:
     "Clips per label (rows, `EMOTIONS` order) by the values of column `by` (columns); `margins` adds totals."
     t = pd.crosstab(m.label, _col(m, by)).reindex(_order(m.label), fill_value=0)
-    if margins: t['total'] = t.sum(axis=1); t.loc['total'] = t.sum()
+    if margins:
+        t['total'] = t.sum(axis=1)
+        t.loc['total'] = t.sum()
     return t
 
 # %% ../nbs/03_explore.ipynb #347738d9
@@ -128,7 +131,8 @@ def _name_outliers(ax, t:pd.DataFrame, col:str, by:str|None, order:list, most:in
     for _, r in d.iterrows():
         x = order.index(r.label) if r.label in order else 0
         who = f"{r.speaker}: " if 'speaker' in r and str(r.speaker) not in ('', 'nan') else ''
-        ax.annotate(who + Path(str(r.get('path', ''))).stem, (x, r[col]), xytext=(6, 0), textcoords='offset points', fontsize=9, color='#555')
+        ax.annotate(who + Path(str(r.get('path', ''))).stem, (x, r[col]), xytext=(6, 0), textcoords='offset points',
+                    fontsize=9, color='#555')
 
 def _grouped(ax, t:pd.DataFrame, col:str, by:str|None='source', kind:str='box'):
     "Seaborn box (or violin) plots of `t[col]` per label on `ax`, one per value of `by` side by side; outliers named."
@@ -159,13 +163,14 @@ _LOWPASS = signal.butter(4, 1000, fs=SR, output='sos')   # F0 of speech is below
 PROSODY_COLUMNS = ['f0_median', 'f0_range', 'voiced', 'energy_db']
 
 def prosody(x:np.ndarray, fmin:float=50., fmax:float=600., hop:float=0.02) -> dict:
-    "Median F0 (Hz), F0 range (semitones, 10th-90th percentile) and energy (dBFS) over the voiced frames of 16 kHz clip `x`, and the voiced fraction."
+    "Median F0 (Hz), F0 range (semitones, 10th-90th percentile), energy (dBFS) over the voiced frames of clip `x`, voiced fraction."
     y = soxr.resample(signal.sosfilt(_LOWPASS, x), SR, 8000)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         f0, v, _ = librosa.pyin(y, fmin=fmin, fmax=fmax, sr=8000, frame_length=512, hop_length=round(hop*8000), resolution=0.2)
     e = librosa.feature.rms(y=x, frame_length=2*round(hop*SR), hop_length=round(hop*SR))[0]
-    n = min(len(v), len(e)); f, v, e = f0[:n][v[:n]], v[:n], e[:n]
+    n = min(len(v), len(e))
+    f, v, e = f0[:n][v[:n]], v[:n], e[:n]
     if not len(f): return dict(f0_median=np.nan, f0_range=np.nan, voiced=0., energy_db=np.nan)
     lo, md, hi = np.percentile(f, [10, 50, 90])
     return dict(f0_median=md, f0_range=12*np.log2(hi/lo), voiced=v.mean(), energy_db=10*np.log10(np.mean(e[v]**2) + 1e-20))
@@ -211,7 +216,8 @@ def plot_prosody(t:pd.DataFrame, by:str|None='source', kind:str='box', path=None
 def _spec(ax, x:np.ndarray, sr:int=SR):
     "Log-mel spectrogram of `x` on `ax`: 64 mel bands to 8 kHz, 10 ms hop, dB below the clip's peak."
     S = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=512, hop_length=160, n_mels=64, fmax=sr/2)
-    librosa.display.specshow(librosa.power_to_db(S, ref=np.max, top_db=80), sr=sr, hop_length=160, x_axis='time', y_axis='mel', fmax=sr/2, ax=ax, cmap='magma')
+    librosa.display.specshow(librosa.power_to_db(S, ref=np.max, top_db=80), sr=sr, hop_length=160, x_axis='time', y_axis='mel',
+                             fmax=sr/2, ax=ax, cmap='magma')
 
 def _caption(r) -> str:
     "Speaker, accent, source and sentence of manifest row `r`, where known."
@@ -226,25 +232,31 @@ def _pick(m:pd.DataFrame, n:int=3, seed:int=0) -> dict:
     cols = list(rng.permutation(common))[:n] if ks else []
     pick = {}
     for l in labs:
-        i = np.flatnonzero(m.label == l); first = [i[key.iloc[i] == k][0] for k in cols]
+        i = np.flatnonzero(m.label == l)
+        first = [i[key.iloc[i] == k][0] for k in cols]
         pick[l] = (first + [j for j in rng.permutation(i) if j not in first])[:n]
     return pick
 
 def _error(ax, msg:str):
     "Write error `msg` across `ax`, in place of a plot."
-    ax.text(0.5, 0.5, textwrap.fill(msg, 40), ha='center', va='center', transform=ax.transAxes, fontsize='x-small', color='crimson')
+    ax.text(0.5, 0.5, textwrap.fill(msg, 40), ha='center', va='center', transform=ax.transAxes, fontsize=9, color='crimson')
 
 def plot_spectrograms(m:pd.DataFrame, n:int=3, seed:int=0, path=None):
     "Log-mel spectrograms of `n` clips per emotion (one row each), titled with speaker, accent and source; returns the Figure."
-    m = m.reset_index(drop=True); pick = _pick(m, n, seed)
+    m = m.reset_index(drop=True)
+    pick = _pick(m, n, seed)
     fig, axs = plt.subplots(len(pick), n, figsize=(3.3*n, 1.9*len(pick) + 0.4), squeeze=False, sharex=True, sharey=True)
     for i, (l, ix) in enumerate(pick.items()):
         for j, ax in enumerate(axs[i]):
-            if j >= len(ix): ax.set_visible(False); continue
-            r = m.iloc[ix[j]]; ax.set_title(_caption(r) or Path(r.path).name, fontsize='small')
+            if j >= len(ix):
+                ax.set_visible(False)
+                continue
+            r = m.iloc[ix[j]]
+            ax.set_title(_caption(r) or Path(r.path).name, fontsize=10)
             try: _spec(ax, _load(r.path))
             except (AudioError, OSError) as e: _error(ax, str(e))
-            ax.set_xlabel('s' if i == len(pick) - 1 else ''); ax.set_ylabel(f'{l}\nHz' if j == 0 else '')
+            ax.set_xlabel('s' if i == len(pick) - 1 else '')
+            ax.set_ylabel(f'{l}\nHz' if j == 0 else '')
     return _done(fig, path)
 
 # %% ../nbs/03_explore.ipynb #3b01f89c
@@ -293,9 +305,9 @@ def _option(r) -> tuple[str, str]:
     "The clip list's (caption, value) for manifest row `r`."
     return f"{r.label} · {_caption(r) or Path(r.path).stem} · {Path(r.path).name}", r.path
 
-# %% ../nbs/03_explore.ipynb #4817b644
+# %% ../nbs/03_explore.ipynb #2a41e70e
 class AudioBrowser:
-    "Filter a manifest's clips by emotion, source, accent and speaker; list them; play the selected one and show its waveform and spectrogram."
+    "Filter a manifest's clips by emotion, source, accent and speaker; list them; play and draw the selected one."
     def __init__(self, m:pd.DataFrame, visible:int=14):
         self.m = m.reset_index(drop=True).assign(path=lambda d: d.path.fillna('').astype(str))
         self.path, self.error, self._busy = None, '', False
@@ -325,7 +337,11 @@ class AudioBrowser:
             if (v := getattr(self, c).value) != 'all': keep &= (_col(self.m, c) == v).to_numpy()
         return self.m[keep]
 
-    def _repr_mimebundle_(self, **kw): return self.box._repr_mimebundle_(**kw)
+    def static_html(self) -> str:
+        "What the browser shows as plain HTML (the count and the selected clip), for pages without a kernel."
+        return f'<div class="tamil-ser-audio-browser-static">AudioBrowser: {html.escape(self.count.value)}; {self.info.value}</div>'
+
+    def _repr_mimebundle_(self, **kw): return {**self.box._repr_mimebundle_(**kw), 'text/html': self.static_html()}
 
 # %% ../nbs/03_explore.ipynb #611afcce
 @patch
@@ -402,7 +418,8 @@ def _summary(m:pd.DataFrame, t:pd.DataFrame, bad:pd.DataFrame) -> str:
     fixed = fixed_length(t)
     line = (f"{len(m)} clips, {len(t) - len(bad)} readable, {t.duration.sum()/60:.1f} min; emotions: "
             + ', '.join(f'{k} {v}' for k, v in m.label.value_counts().items()))
-    if fixed: line += (f". Fixed length: {fixed['clips']} of {len(t)} clips ({fixed['share']:.0%}) last exactly {fixed['duration']:.2f} s:"
+    if fixed: line += (f". Fixed length: {fixed['clips']} of {len(t)} clips ({fixed['share']:.0%}) "
+                       f"last exactly {fixed['duration']:.2f} s:"
                        " the corpus was cut to one length, so duration tells nothing about emotion and speech may be cut mid-word")
     return line
 
@@ -415,10 +432,11 @@ def _explore_figures(m:pd.DataFrame, t:pd.DataFrame, bys:list, prosody:bool, pro
     figs['spectrograms'] = plot_spectrograms(m)
     return figs
 
-CAPTIONS = dict(distributions=f"duration: {MEASURES['duration']}; rms_db: {MEASURES['rms_db']}. Boxes: quartiles and median;"
+EXPLORE_CAPTIONS = dict(distributions=f"duration: {MEASURES['duration']}; rms_db: {MEASURES['rms_db']}. Boxes: quartiles and median;"
                               " points beyond 1.5 interquartile ranges are outliers, named speaker: clip.",
                 prosody=f"f0_rel: {MEASURES['f0_rel']}; f0_range: {MEASURES['f0_range']}; energy_db: {MEASURES['energy_db']}.",
-                spectrograms='Log-mel spectrograms (64 bands to 8 kHz, 10 ms hop), dB below each clip\'s peak; down a column, one speaker and sentence in each emotion.')
+                spectrograms="Log-mel spectrograms (64 bands to 8 kHz, 10 ms hop), dB below each clip's peak; "
+                             'down a column, one speaker and sentence in each emotion.')
 
 def explore_report(m:pd.DataFrame, out, title:str='tamil-ser dataset report', prosody:bool=True, progress:bool=True, name=None) -> Path:
     "Write clips.csv, plots/*.png and a self-contained report.html describing manifest `m` (called `name` in the header) into `out`."
@@ -434,9 +452,10 @@ def explore_report(m:pd.DataFrame, out, title:str='tamil-ser dataset report', pr
     odd = outliers(t, by='source' if 'source' in bys else None)
     secs = [('Summary', _summary(m, t, bad)), ('Files', HTML('Per-clip measures: <a href="clips.csv">clips.csv</a>'))]
     secs += [(f'Clips per emotion by {b}', counts(m, b, margins=True)) for b in bys if b != 'speaker']
-    secs += [('Thin cells', thin, 'An emotion with under half the clips it would have if every group had the overall mix.')] * (len(thin) > 0)
+    thin_note = 'An emotion with under half the clips it would have if every group had the overall mix.'
+    secs += [('Thin cells', thin, thin_note)] * (len(thin) > 0)
     secs += [('Unreadable clips', bad)] * (len(bad) > 0)
-    secs += [(k.replace('_', ' by '), f, CAPTIONS.get(k, '')) for k, f in figs.items()]
+    secs += [(k.replace('_', ' by '), f, EXPLORE_CAPTIONS.get(k, '')) for k, f in figs.items()]
     secs += [('Outliers', odd, 'The clips behind the outlier points of the box plots.')] * (len(odd) > 0)
     page = html_report(title, secs, header=report_header(data_summary(m, name)))
     (out/'report.html').write_text(page)
