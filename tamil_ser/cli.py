@@ -12,10 +12,10 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['STAGES', 'CV_SKIP', 'NEXT_STEPS', 'COMMANDS', 'add_settings', 'parser', 'main']
 
-# %% ../nbs/20_cli.ipynb #55effef1
+# %% ../nbs/20_cli.ipynb #0153a969
 STAGES = {
     'transfer': ('tamil_ser.evaluate', 'transfer_cli', 'train on each source (or accent), test on every other: a transfer matrix'),
-    'collect': ('tamil_ser.collect', 'collect_cli', 'add field recordings to a pool, cut at pauses by VAD (collect remove: withdraw consent)'),
+    'collect': ('tamil_ser.collect', 'collect_cli', 'add field recordings to a pool, cut at pauses by VAD (remove: withdraw consent)'),
     'label': ('tamil_ser.label', 'label_cli', 'import, export, measure agreement on and serve the labels of a pool'),
     'queue': ('tamil_ser.label', 'queue_cli', 'rank the unlabelled clips of a pool: which to label next'),
     'init': ('tamil_ser.loop', 'init_cli', 'make a folder a git + DVC continuous-learning project'),
@@ -114,7 +114,7 @@ def _evaluate(a) -> int:
     if a.out: print(f'written to {a.out}')
     return 0
 
-# %% ../nbs/20_cli.ipynb #19cff9be
+# %% ../nbs/20_cli.ipynb #8c3371af
 def _explore(a) -> int:
     "Write the dataset report of DATA (tables, plots, report.html) to --out."
     from tamil_ser.explore import explore_report
@@ -131,7 +131,8 @@ def _predict_line(r: dict, labels: list, as_json: bool) -> str:
     if as_json:
         if r['error']: return json.dumps(dict(path=r['path'], error=r['error']), ensure_ascii=False)
         scores = {l: _json_num(r[l]) for l in labels}
-        return json.dumps(dict(path=r['path'], emotion=r['emotion'], confidence=_json_num(r['confidence']), scores=scores), ensure_ascii=False)
+        row = dict(path=r['path'], emotion=r['emotion'], confidence=_json_num(r['confidence']), scores=scores)
+        return json.dumps(row, ensure_ascii=False)
     if r['error']: return f"{r['path']}: error: {r['error'].removeprefix(r['path'] + ': ')}"
     return f"{r['path']}: {r['emotion']} ({r['confidence']:.2f})"
 

@@ -18,7 +18,7 @@ __all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'NORMS', 'AUTO_EMO
            'pad_safe', 'HFBackbone', 'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick',
            'varied_speakers', 'norm_groups', 'group_stats', 'group_norm', 'speaker_norm']
 
-# %% ../nbs/04_features.ipynb #50316e17
+# %% ../nbs/04_features.ipynb #1cebffc4
 DEFAULT_BACKBONE = 'facebook/wav2vec2-base'
 CACHE = Path(os.environ.get('TAMIL_SER_CACHE', Path.home()/'.cache'/'tamil_ser'))
 SMILE_SETS = {'egemaps': 'eGeMAPSv02', 'compare': 'ComParE_2016'}
@@ -26,9 +26,10 @@ SMILE_SETS = {'egemaps': 'eGeMAPSv02', 'compare': 'ComParE_2016'}
 def quiet_hf():
     "Silence transformers' load reports and progress bars (errors still show)."
     import transformers
-    transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
-# %% ../nbs/04_features.ipynb #78e89744
+# %% ../nbs/04_features.ipynb #70e83162
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32,)*7,
             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, vocab_size=8, classifier_proj_size=32)
 
@@ -36,30 +37,35 @@ def _tiny_model(family: str):
     "A random tiny encoder of `family` and its feature extractor."
     import transformers as T
     if family == 'whisper':
-        c = T.WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+        c = T.WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                            encoder_ffn_dim=64,
                             decoder_ffn_dim=64, vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
         return T.WhisperModel(c), T.WhisperFeatureExtractor()
-    cfg, model = {'wav2vec2': (T.Wav2Vec2Config, T.Wav2Vec2Model), 'hubert': (T.HubertConfig, T.HubertModel), 'wavlm': (T.WavLMConfig, T.WavLMModel)}[family]
+    cfg, model = {'wav2vec2': (T.Wav2Vec2Config, T.Wav2Vec2Model), 'hubert': (T.HubertConfig, T.HubertModel),
+                  'wavlm': (T.WavLMConfig, T.WavLMModel)}[family]
     return model(cfg(**TINY)), T.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=family == 'wavlm')
 
 def tiny_backbone(path=None, family:str='wav2vec2') -> Path:
     "Folder of a random-weight tiny encoder (wav2vec2, hubert, wavlm or whisper; written once, seeded): for offline tests only."
     p = Path(path or CACHE/f'tiny-{family}')
     if (p/'config.json').exists(): return p
-    quiet_hf(); torch.manual_seed(0)
+    quiet_hf()
+    torch.manual_seed(0)
     model, fe = _tiny_model(family)
     tmp = Path(tempfile.mkdtemp(dir=p.parent if p.parent.exists() else None))
-    model.save_pretrained(tmp); fe.save_pretrained(tmp)
+    model.save_pretrained(tmp)
+    fe.save_pretrained(tmp)
     (tmp/'README.md').write_text(f'Random-weight {family} made by tamil_ser.features.tiny_backbone for offline tests. Not a real model.\n')
     p.parent.mkdir(parents=True, exist_ok=True)
     try: tmp.rename(p)
     except OSError: shutil.rmtree(tmp, ignore_errors=True)  # another process wrote it first
     return p
 
-# %% ../nbs/04_features.ipynb #7bc2e216
+# %% ../nbs/04_features.ipynb #214837a6
 def pad_safe(config, fe) -> bool:
     "Whether padding leaves a clip's result unchanged for a model with `config` and feature extractor `fe` (Whisper, or layer-norm front end with an attention mask)."
-    return config.model_type == 'whisper' or (bool(getattr(fe, 'return_attention_mask', False)) and getattr(config, 'feat_extract_norm', 'layer') == 'layer')
+    masked = bool(getattr(fe, 'return_attention_mask', False))
+    return config.model_type == 'whisper' or (masked and getattr(config, 'feat_extract_norm', 'layer') == 'layer')
 
 class HFBackbone:
     "A Hugging Face speech encoder: clips in, masked-mean pooled hidden states of every layer out."
@@ -72,7 +78,8 @@ class HFBackbone:
         self.whisper = m.config.model_type == 'whisper'
         self.model = (m.get_encoder() if self.whisper else m).eval().to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         c = m.config
-        self.n_layers, self.dim = getattr(c, 'num_hidden_layers', getattr(c, 'encoder_layers', 0)) + 1, getattr(c, 'hidden_size', getattr(c, 'd_model', 0))
+        self.n_layers = getattr(c, 'num_hidden_layers', getattr(c, 'encoder_layers', 0)) + 1
+        self.dim = getattr(c, 'hidden_size', getattr(c, 'd_model', 0))
         self.use_mask = bool(getattr(self.fe, 'return_attention_mask', False))
         self.pad_safe = pad_safe(c, self.fe)
         self.key = f"{name}@{getattr(c, '_commit_hash', None) or _folder_stamp(path)}"
@@ -109,14 +116,15 @@ def _hf_encode(self: HFBackbone, clips: list) -> np.ndarray:
     return _masked_mean(hs, lengths)
 HFBackbone.encode = _hf_encode
 
-# %% ../nbs/04_features.ipynb #a8c27ee3
+# %% ../nbs/04_features.ipynb #611ad754
 class SmileBackbone:
     "openSMILE functionals (`egemaps` or `compare`) as a one-layer backbone."
     def __init__(self, name:str='egemaps'):
         import opensmile
         if name not in SMILE_SETS: raise ValueError(f"openSMILE backbone must be one of {', '.join(SMILE_SETS)}, not {name!r}")
         self.name, self.n_layers = name, 1
-        self.smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, SMILE_SETS[name]), feature_level=opensmile.FeatureLevel.Functionals)
+        fs = getattr(opensmile.FeatureSet, SMILE_SETS[name])
+        self.smile = opensmile.Smile(feature_set=fs, feature_level=opensmile.FeatureLevel.Functionals)
         self.dim, self.key = len(self.smile.feature_names), f'{name}@opensmile-{opensmile.__version__}'
     def encode(self, clips: list) -> np.ndarray:
         "Functionals of each clip: (n, 1, dim)."
@@ -239,7 +247,7 @@ def norm_groups(m: pd.DataFrame, norm:str='auto') -> np.ndarray:
     groups[use] = 'speaker:' + spk[use]
     return groups
 
-# %% ../nbs/04_features.ipynb #b5401b7b
+# %% ../nbs/04_features.ipynb #df9670f7
 def group_stats(X: np.ndarray, eps:float=1e-6) -> tuple:
     "Mean and standard deviation of features `X` over their readable (non-NaN) rows."
     X = np.asarray(X, np.float32)
@@ -247,7 +255,7 @@ def group_stats(X: np.ndarray, eps:float=1e-6) -> tuple:
     return np.nanmean(X[ok], 0), np.nanstd(X[ok], 0) + eps
 
 def group_norm(X: np.ndarray, groups, min_clips:int=5, stats=None, eps:float=1e-6) -> np.ndarray:
-    "Z-score features within each group; clips with group '' or in groups of fewer than `min_clips` use `stats` (mean, std) or those of all clips."
+    "Z-score features within each group; group '' and groups under `min_clips` clips use `stats` (mean, std) or all clips'."
     X = np.asarray(X, np.float32)
     grp = pd.Series(np.asarray(groups, dtype=object)).fillna('').astype(str).to_numpy()
     ok = ~np.isnan(X.reshape(len(X), -1)).any(1)

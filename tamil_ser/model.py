@@ -48,13 +48,14 @@ def n_trainable(model) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-# %% ../nbs/05_model.ipynb #2cfb65dc
+# %% ../nbs/05_model.ipynb #ac6397e8
 class ProbeHead(nn.Module):
     "Standardise, mix layers with learnt softmax weights, then a linear layer (`hidden=0`) or a one-hidden-layer MLP."
     def __init__(self, n_layers:int, dim:int, n_classes:int=len(EMOTIONS), hidden:int=0, dropout:float=0.2):
         super().__init__()
         self.cfg = dict(n_layers=n_layers, dim=dim, n_classes=n_classes, hidden=hidden, dropout=dropout)
-        self.register_buffer('mu', torch.zeros(n_layers, dim)); self.register_buffer('sd', torch.ones(n_layers, dim))
+        self.register_buffer('mu', torch.zeros(n_layers, dim))
+        self.register_buffer('sd', torch.ones(n_layers, dim))
         self.layer_logits = nn.Parameter(torch.zeros(n_layers))
         self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, n_classes)) if not hidden else nn.Sequential(
             nn.Dropout(dropout), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
@@ -62,7 +63,12 @@ class ProbeHead(nn.Module):
     def fit_stats(self, X):
         "Set the standardisation statistics from training features `(n, layers, dim)`."
         X = torch.as_tensor(X, dtype=torch.float32)
-        self.mu.copy_(X.mean(0)); self.sd.copy_(X.std(0) + 1e-5)
+        return self.set_stats(X.mean(0), X.std(0) + 1e-5)
+
+    def set_stats(self, mu, sd):
+        "Set the standardisation statistics (mean, std), each `(layers, dim)`."
+        self.mu.copy_(torch.as_tensor(mu))
+        self.sd.copy_(torch.as_tensor(sd))
         return self
 
     @property
@@ -71,7 +77,7 @@ class ProbeHead(nn.Module):
         if not normed: x = (x - self.mu) / self.sd
         return self.net(torch.einsum('bld,l->bd', x, self.layer_weights))
 
-# %% ../nbs/05_model.ipynb #9b0f46b9
+# %% ../nbs/05_model.ipynb #910c6d4a
 def fit_temperature(logits, y, max_iter:int=200) -> float:
     "The temperature minimising the NLL of held-out `logits` (n, classes) with label ids `y`."
     z = logits.detach().float().clone() if torch.is_tensor(logits) else torch.from_numpy(np.array(logits, dtype=np.float32))
@@ -79,7 +85,10 @@ def fit_temperature(logits, y, max_iter:int=200) -> float:
     logt = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([logt], lr=0.1, max_iter=max_iter)
     def step():
-        opt.zero_grad(); l = nn.functional.cross_entropy(z / logt.exp(), y); l.backward(); return l
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(z / logt.exp(), y)
+        loss.backward()
+        return loss
     opt.step(step)
     lo = 1. if (z.argmax(1) == y).all() else 0.05     # no errors held out: the NLL falls forever as T -> 0, so never sharpen
     return float(logt.detach().exp().clamp(lo, 20.))
@@ -258,11 +267,12 @@ def _write_weights(self: ProbeModel, folder):
         t = {f'{s}.{k}': torch.as_tensor(v).contiguous() for s, st in self.sources.items() for k, v in zip(('mu', 'sd'), st)}
         save_file(t, str(Path(folder)/'norm.safetensors'))
 
-# %% ../nbs/05_model.ipynb #51a026b2
+# %% ../nbs/05_model.ipynb #e4e67351
 class FinetunedModel(SERModel):
     "A transformers audio-classification model and its feature extractor."
     def __init__(self, model, fe, meta: dict):
-        super().__init__(meta); self.model, self.fe = model.eval(), fe
+        super().__init__(meta)
+        self.model, self.fe = model.eval(), fe
         self.use_mask = bool(getattr(fe, 'return_attention_mask', False))
         self.pad_safe = pad_safe(model.config, fe)
     @torch.inference_mode()
@@ -284,7 +294,7 @@ class FinetunedModel(SERModel):
         self.model.save_pretrained(folder)
         self.fe.save_pretrained(folder)
 
-# %% ../nbs/05_model.ipynb #d3c7d5a1
+# %% ../nbs/05_model.ipynb #eaad4066
 def _read_meta(path: Path) -> dict:
     "The bundle's tamil_ser.json, or {} when it has none."
     f = path/META
@@ -308,7 +318,8 @@ def _load_probe(p: Path, meta: dict) -> ProbeModel:
     try:
         h = ProbeHead(**cfg)
         h.load_state_dict(_tensors(p/'head.safetensors'))
-    except (TypeError, RuntimeError) as e: raise BundleError(f'{p}: head does not match its config ({str(e).splitlines()[0][:120]})') from None
+    except (TypeError, RuntimeError) as e:
+        raise BundleError(f'{p}: head does not match its config ({str(e).splitlines()[0][:120]})') from None
     t = _tensors(p/'norm.safetensors') if (p/'norm.safetensors').exists() else {}
     sources = {k[:-3]: (t[k].numpy(), t[k[:-3] + '.sd'].numpy()) for k in t if k.endswith('.mu')}
     return ProbeModel(h, meta, sources)

@@ -112,7 +112,7 @@ def uar(y, p) -> float:
     y, p = np.asarray(y), np.asarray(p)
     return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)])) if len(y) else float('nan')
 
-# %% ../nbs/06_train.ipynb #4199d8e5
+# %% ../nbs/06_train.ipynb #d0cbfb0b
 def _num(v):
     "A float, or None where it is not finite (JSON has no NaN)."
     return float(v) if v is not None and math.isfinite(v) else None
@@ -131,7 +131,8 @@ def metrics(y, p, labels=EMOTIONS, n_boot:int=1000, seed:int=0) -> dict:
     b = boot_uar(yi, pi, n_boot, seed)
     out.update(uar=_num(uar(yi, pi)), uar_ci=[_num(np.quantile(b, .025)), _num(np.quantile(b, .975))], accuracy=_num(np.mean(yi == pi)),
                macro_f1=_num(f1_score(yi, pi, labels=rng, average='macro', zero_division=0)),
-               per_class={l: dict(precision=float(a), recall=float(r), f1=float(c), support=int(d)) for l, a, r, c, d in zip(labels, pr, rc, f1, sup)},
+               per_class={l: dict(precision=float(a), recall=float(r), f1=float(c), support=int(d))
+                          for l, a, r, c, d in zip(labels, pr, rc, f1, sup)},
                confusion=confusion_matrix(yi, pi, labels=rng).tolist())
     return out
 
@@ -231,7 +232,7 @@ def _ids(y) -> torch.Tensor:
     "Label ids of ids or soft targets."
     return y.argmax(1) if y.ndim == 2 else y
 
-# %% ../nbs/06_train.ipynb #cc722f41
+# %% ../nbs/06_train.ipynb #730d4395
 def _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress) -> pd.DataFrame:
     "AdamW epochs on the full batch with early stopping on the validation UAR; `h` ends at its best state."
     opt = torch.optim.AdamW(h.parameters(), lr=lr, weight_decay=wd)
@@ -247,14 +248,15 @@ def _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress) -> pd.DataFr
             h.eval()
             with torch.no_grad(): lv = h(Xv, normed=True)
             row.update(valid_loss=F.cross_entropy(lv, torch.as_tensor(yv)).item(), valid_uar=uar(yv, lv.argmax(1).numpy()))
-            if row['valid_uar'] > best + 1e-9: best, best_state, wait = row['valid_uar'], {k: v.clone() for k, v in h.state_dict().items()}, 0
+            if row['valid_uar'] > best + 1e-9:
+                best, best_state, wait = row['valid_uar'], {k: v.clone() for k, v in h.state_dict().items()}, 0
             else: wait += 1
         hist.append(row)
         if Xv is not None and wait >= patience: break
     if best_state is not None: h.load_state_dict(best_state)
     return pd.DataFrame(hist)
 
-# %% ../nbs/06_train.ipynb #a127193d
+# %% ../nbs/06_train.ipynb #3279ad8f
 def fit_probe(X, y, Xv=None, yv=None,
               hidden:int=0, # hidden units (0: linear)
               epochs:int=300, lr:float=3e-3, wd:float=1e-2, dropout:float=0.2,
@@ -266,12 +268,11 @@ def fit_probe(X, y, Xv=None, yv=None,
               C:float|None=None, # inverse L2 strength of the L-BFGS solver (default 10 per feature)
               select:int|None=1000, # L-BFGS keeps the features with the highest ANOVA F
               weights=None): # per-clip loss weights (default: inverse class frequency)
-    "Train a `ProbeHead` on features `X (n, layers, dim)` and label ids (or soft targets) `y`; early stopping on UAR of (`Xv`, `yv`). Returns (head, history)."
+    "Train a `ProbeHead` on features `X (n, layers, dim)` and label ids (or soft targets) `y`; returns (head, history)."
     torch.manual_seed(seed)
     X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
     h = ProbeHead(X.shape[1], X.shape[2], hidden=hidden, dropout=dropout)
-    if stats is not None: h.mu.copy_(torch.as_tensor(stats[0])); h.sd.copy_(torch.as_tensor(stats[1]))
-    else: h.fit_stats(X)
+    h.fit_stats(X) if stats is None else h.set_stats(*stats)
     std = lambda A: torch.as_tensor(A, dtype=torch.float32) if normed else (torch.as_tensor(A, dtype=torch.float32) - h.mu) / h.sd
     X, Xv = std(X), std(Xv) if Xv is not None and len(Xv) else None     # standardise once, not every epoch
     w = torch.as_tensor(weights, dtype=torch.float32) if weights is not None else class_weights(_ids(y))[_ids(y)]
@@ -280,7 +281,7 @@ def fit_probe(X, y, Xv=None, yv=None,
         hist = _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress)
     return h.eval(), hist
 
-# %% ../nbs/06_train.ipynb #04fac581
+# %% ../nbs/06_train.ipynb #8d2ddba6
 def top_features(X, y, k:int) -> np.ndarray:
     "Boolean mask of the `k` columns of `X (n, dim)` with the highest ANOVA F for label ids `y` (constant columns last)."
     from sklearn.feature_selection import f_classif
@@ -292,7 +293,7 @@ def top_features(X, y, k:int) -> np.ndarray:
     return keep
 
 def _lbfgs(h, X, y, w, C=None, select=None, max_iter:int=500):
-    "Fit a linear `ProbeHead` as L2-regularised logistic regression (sklearn's objective divided by C n) with full-batch L-BFGS, on the `select` best features."
+    "Fit a linear `ProbeHead` as L2-regularised logistic regression (sklearn's objective / C n), L-BFGS, on the `select` best features."
     lin = h.net[-1]
     if select and select < X.shape[-1]:
         keep = torch.from_numpy(top_features(X[:, 0].numpy(), _ids(y).numpy(), select))
@@ -336,7 +337,7 @@ def _meta(st: Settings, **kw) -> dict:
     "The bundle description of a model trained with settings `st`."
     return dict(backbone=st.backbone, mode=st.mode, labels=EMOTIONS, max_seconds=st.max_seconds, layer=st.layer, **kw)
 
-# %% ../nbs/06_train.ipynb #5a6e0919
+# %% ../nbs/06_train.ipynb #7fecb7c8
 def train_probe(d: pd.DataFrame, st: Settings, X: np.ndarray, tr, va, progress:bool=False) -> tuple:
     "Fit a probe on rows `tr` of manifest `d` with features `X` (early stopping, calibration on rows `va`); returns (ProbeModel, history)."
     if st.layer is not None: X = X[:, [st.layer]]
@@ -344,7 +345,7 @@ def train_probe(d: pd.DataFrame, st: Settings, X: np.ndarray, tr, va, progress:b
     groups, stats = norm_groups(t, st.norm), group_stats(X[tr])
     sources = _source_stats(X[tr], t, st.norm)
     head = ProbeHead(X.shape[1], X.shape[2])
-    head.mu.copy_(torch.as_tensor(stats[0])); head.sd.copy_(torch.as_tensor(stats[1]))
+    head.set_stats(*stats)
     meta = _meta(st, normalisation=_norm_meta(t, groups, st, sources))
     model = ProbeModel(head, meta, sources)
     model.meta.setdefault('data', {})['sources'] = sorted(set(t.source.dropna().astype(str)) - {''}) if 'source' in t else []
@@ -512,10 +513,11 @@ def _alive(pid:int) -> bool:
     except PermissionError: return True
     return True
 
-# %% ../nbs/06_train.ipynb #aa1a354d
+# %% ../nbs/06_train.ipynb #2df5229e
 class RunLock:
     "Hold run folder `path` for one run: refuse a folder another live run holds, or a finished run unless `overwrite` (which clears it)."
-    def __init__(self, path, overwrite:bool=False, resume:bool=False): self.path, self.overwrite, self.resume = Path(path), overwrite, resume
+    def __init__(self, path, overwrite:bool=False, resume:bool=False):
+        self.path, self.overwrite, self.resume = Path(path), overwrite, resume
     def __enter__(self):
         p, lock = self.path, self.path/'.lock'
         if lock.exists() and lock.read_text().strip().isdigit() and _alive(int(lock.read_text())) and int(lock.read_text()) != os.getpid():
@@ -529,7 +531,7 @@ class RunLock:
     def __exit__(self, *a):
         if is_main(): (self.path/'.lock').unlink(missing_ok=True)
 
-# %% ../nbs/06_train.ipynb #97c82455
+# %% ../nbs/06_train.ipynb #f543581f
 @dataclass
 class Run:
     "What `train` and `crossval` return: the folder, metrics, predictions, history and (for `train`) the model."
@@ -540,7 +542,7 @@ class Run:
     model: SERModel | None = None
     def __repr__(self):
         m = self.metrics
-        if not m: return f"Run({str(self.path)!r}: trained; process {os.environ.get('RANK')} of a distributed job leaves evaluating and writing to process 0)"
+        if not m: return f"Run({str(self.path)!r}: trained; process {os.environ.get('RANK')} of a distributed job leaves the rest to process 0)"
         if not m.get('n'): return f"Run({str(self.path)!r}: trained on every clip, no test set; {m['protocol']})"
         ci = m['uar_ci']
         return (f"Run({str(self.path)!r}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, "

@@ -10,6 +10,14 @@ if [ "$before" != "$(sums)" ]; then
   echo "tools/test.sh: nbdev-export changed tamil_ser/: the package was not in step with the notebooks (see git diff tamil_ser)" >&2
   exit 1
 fi
+# the notebooks must be clean as committed (no execution counts, stray metadata or machine-specific output)
+nbsums() { find nbs -name '*.ipynb' | sort | xargs sha1sum; }
+before=$(nbsums)
+nbdev-clean
+if [ "$before" != "$(nbsums)" ]; then
+  echo "tools/test.sh: nbdev-clean changed notebooks: run nbdev-clean and commit (see git diff nbs)" >&2
+  exit 1
+fi
 # librosa's numba kernels are compiled on first use and cached; parallel notebook workers compiling the same kernel
 # at once can leave a corrupt cache that segfaults later, so compile them once, serially, into a fresh cache first
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$(mktemp -d)}"
