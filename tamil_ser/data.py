@@ -360,11 +360,19 @@ class Report:
     __repr__ = summary
 
     def save(self, out) -> Path:
-        "Write the per-clip table to CSV `out` and the confound figures beside it (`<name>.confounds.csv`)."
+        "Write the per-clip table to CSV `out` and the confound figures beside it (`<name>.confounds.csv`), each atomically."
         out = Path(out)
-        self.clips.to_csv(out, index=False)
-        if len(self.confounds): self.confounds.to_csv(out.with_name(out.stem + '.confounds.csv'), index=False)
+        _write_csv(self.clips, out)
+        if len(self.confounds): _write_csv(self.confounds, out.with_name(out.stem + '.confounds.csv'))
         return out
+
+def _write_csv(df: pd.DataFrame, path: Path):
+    "Write `df` to a temporary file beside `path`, then rename it into place: a kill leaves the old file or the new one."
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/01_data.ipynb #87a21a6a
 def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., silence:float=0.95,

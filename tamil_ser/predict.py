@@ -216,7 +216,7 @@ def _stream_windows(blocks, w: int, h: int, name: str = '<audio>'):
     for b in blocks:
         buf, total = np.concatenate([buf, b]), total + len(b)
         while nxt + w <= total:
-            yield nxt, buf[nxt - base:nxt - base + w]
+            yield nxt, buf[nxt - base:nxt - base + w].copy()   # a copy: a view would pin the block
             last_end, nxt = nxt + w, nxt + h
         keep = min(nxt, max(0, total - w))        # the next window and the last `w` samples
         buf, base = buf[keep - base:], keep
