@@ -142,7 +142,8 @@ def test_listen_stdin_pcm(rec, model, ref):
     "Raw 16-bit PCM on stdin, as `ffmpeg ... -f s16le -ac 1 -ar 16000 - | tamil-ser listen -` gives it."
     audio, _ = rec
     pcm = (np.clip(audio, -1, 1) * 32767).astype('<i2').tobytes()
-    r = subprocess.run([sys.executable, '-c', LISTEN, '-', '--model', model, '--jsonl'], input=pcm, capture_output=True, env=ENV, timeout=300)
+    cmd = [sys.executable, '-c', LISTEN, '-', '--model', model, '--jsonl']
+    r = subprocess.run(cmd, input=pcm, capture_output=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert [json.loads(l)['emotion'] for l in r.stdout.decode().splitlines()] == [e['emotion'] for e in ref]
 
@@ -151,7 +152,8 @@ def test_listen_ctrl_c_stops_cleanly(rec, model, tmp_path):
     audio, _ = rec
     f = tmp_path/'rec.wav'
     sf.write(f, audio, SR)
-    p = subprocess.Popen([sys.executable, '-c', LISTEN, str(f), '--model', model, '--realtime'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    cmd = [sys.executable, '-c', LISTEN, str(f), '--model', model, '--realtime']
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     first = p.stdout.readline()     # the first utterance (about 3 s in)
     t = time.monotonic()
     p.send_signal(signal.SIGINT)

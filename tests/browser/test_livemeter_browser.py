@@ -8,7 +8,7 @@ import numpy as np, pytest, soundfile as sf
 from test_widgets_browser import ARGS, CHROMIUM, free_port, wait_http
 
 HERE = Path(__file__).parent
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='chromium is not installed (run tools/browser-setup.sh, or set TAMIL_SER_CHROMIUM)')
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='no chromium (run tools/browser-setup.sh, or set TAMIL_SER_CHROMIUM)')
 EMOTION = re.compile(r'^(angry|fear|happy|neutral|sad|uncertain) [01]\.\d\d$')
 
 def fake_mic_wav(path, n=4, seed=1):
@@ -52,13 +52,15 @@ def page(served, tmp_path_factory):
     args = ARGS + ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', f'--use-file-for-fake-audio-capture={wav}',
                    '--autoplay-policy=no-user-gesture-required']
     with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(tmp_path_factory.mktemp('profile')), executable_path=CHROMIUM, headless=True, args=args)
+        profile = str(tmp_path_factory.mktemp('profile'))
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=args)
         try:
             pg, errs = ctx.new_page(), []
             pg.on('console', lambda m: errs.append(m.text) if m.type == 'error' else None)
             pg.goto(url, wait_until='domcontentloaded', timeout=60_000)
             try: pg.wait_for_selector('.tamil-ser-livemeter .tamil-ser-live-start', timeout=60_000)
-            except Exception: pytest.fail(f'the LiveMeter did not render; console errors: {errs[-5:]}\nvoila log:\n{log.read_text()[-3000:]}')
+            except Exception:
+                pytest.fail(f'the LiveMeter did not render; console errors: {errs[-5:]}\nvoila log:\n{log.read_text()[-3000:]}')
             pg.errs = errs
             yield pg
         finally: ctx.close()
@@ -81,5 +83,6 @@ def test_live_meter_hears_the_fake_microphone(served, page):
         s, e, emo = re.match(r'^([\d.]+)-([\d.]+) s: (\w+) [01]\.\d\d$', t).groups()
         assert 0.5 < float(e) - float(s) < 4 and emo in ('angry', 'fear', 'happy', 'neutral', 'sad', 'uncertain'), t
     box.locator('.tamil-ser-live-stop').click()
-    page.wait_for_function('() => document.querySelector(".tamil-ser-livemeter .tamil-ser-status").innerText.startsWith("stopped:")', timeout=30_000)
+    stopped = '() => document.querySelector(".tamil-ser-livemeter .tamil-ser-status").innerText.startsWith("stopped:")'
+    page.wait_for_function(stopped, timeout=30_000)
     assert box.locator('.tamil-ser-live-start').is_enabled()
