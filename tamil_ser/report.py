@@ -230,5 +230,6 @@ def html_report(title:str, sections:list, header:str='') -> str:
     for sec in sections:
         h, c, cap = (*sec, '') if len(sec) == 2 else sec
         body += f'<h2>{html.escape(h)}</h2>' + (f'<p class="caption">{html.escape(cap)}</p>' if cap else '') + _content(c)
-    return (f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-            f'<title>{html.escape(title)}</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{header}{body}</body></html>')
+    head = (f'<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+            f'<title>{html.escape(title)}</title><style>{CSS}</style>')
+    return f'<!doctype html><html><head>{head}</head><body><h1>{html.escape(title)}</h1>{header}{body}</body></html>'
