@@ -1,0 +1,147 @@
+"Collection end to end: VAD onsets, idempotence, duplicates, bad sources, manifests and votes, consent removal, the CLI."
+import io, os, sqlite3, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, soundfile as sf, soxr
+from tamil_ser.audio import SR, load_audio, clip_hash
+from tamil_ser.collect import Pool, collect, remove, speaker_pseudonym, POOL_COLUMNS
+from tamil_ser.sample import sample_manifest
+
+def recording(rows, seed=0, noise_db=-50.):
+    "Clips of `rows` with 0.6-2.5 s of noise between them; (audio, true onsets in s)."
+    rng = np.random.default_rng(seed)
+    parts, t, onsets = [], 0., []
+    for p in rows.path:
+        gap = rng.normal(0, 10**(noise_db/20), int(rng.uniform(0.6, 2.5)*SR)).astype(np.float32)
+        x = load_audio(p)
+        onsets.append(t + len(gap)/SR); t += (len(gap) + len(x))/SR
+        parts += [gap, x]
+    return np.concatenate(parts + [np.zeros(SR, np.float32)]), np.array(onsets)
+
+@pytest.fixture(scope='module')
+def sample():
+    return sample_manifest()
+
+@pytest.fixture(scope='module')
+def long_wav(tmp_path_factory, sample):
+    "A 44.1 kHz WAV over 60 s (so it is streamed and resampled block by block) and its true onsets."
+    d = tmp_path_factory.mktemp('rec')
+    x, onsets = recording(sample[sample.source == 'read'].sample(40, random_state=1))
+    sf.write(d/'call.wav', soxr.resample(x, SR, 44100), 44100, subtype='PCM_16')
+    assert len(x)/SR > 60
+    return d/'call.wav', onsets
+
+def run_cli(*args):
+    code = 'import sys; from tamil_ser.collect import collect_cli; sys.exit(collect_cli(sys.argv[1:]))'
+    return subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+def test_onsets_within_035s(long_wav, tmp_path):
+    path, onsets = long_wav
+    s = collect(path, tmp_path/'pool', speaker='s1', progress=False)
+    t = Pool(tmp_path/'pool').table
+    assert len(t) == len(s.rows) and list(t.columns) == POOL_COLUMNS
+    near = np.abs(t.start.to_numpy()[None] - onsets[:, None]).min(1)
+    assert (near <= 0.35).mean() >= 0.95, near
+    assert t.duration.between(1, 10).all() and (t.end - t.start - t.duration).abs().max() < 0.01
+    assert abs(s.seconds_in - len(load_audio(path))/SR) < 0.1
+    cid = t.clip_id.iloc[3]
+    assert clip_hash(Pool(tmp_path/'pool').audio(cid)) == cid          # the id is the hash of the stored samples
+    x = load_audio(path)[int(t.start.iloc[3]*SR):int(t.end.iloc[3]*SR)]
+    assert np.corrcoef(x, Pool(tmp_path/'pool').audio(cid)[:len(x)])[0, 1] > 0.999   # the clip is that stretch of the origin
+
+def test_idempotent(long_wav, tmp_path):
+    path, _ = long_wav
+    collect(path, tmp_path/'pool', progress=False)
+    files = sorted((tmp_path/'pool').rglob('*.flac'))
+    before = (tmp_path/'pool'/'pool.csv').read_bytes()
+    s = collect([path, path.parent], tmp_path/'pool', progress=False)        # the file again, and its folder
+    assert s.rows == [] and s.copies == 2
+    assert (tmp_path/'pool'/'pool.csv').read_bytes() == before and sorted((tmp_path/'pool').rglob('*.flac')) == files
+
+def test_duplicates(sample, tmp_path):
+    x, _ = recording(sample[sample.speaker == 'e1'].sample(12, random_state=2), seed=3)
+    sf.write(tmp_path/'a.flac', x, SR)
+    (tmp_path/'copy').mkdir()
+    (tmp_path/'copy'/'b.flac').write_bytes((tmp_path/'a.flac').read_bytes())        # byte-identical, another name
+    b = io.BytesIO(); sf.write(b, soxr.resample(x, SR, 22050)*0.6, 22050, format='OGG', subtype='VORBIS')
+    (tmp_path/'c.ogg').write_bytes(b.getvalue())                                    # re-encoded
+    s1 = collect(tmp_path/'a.flac', tmp_path/'pool', progress=False)
+    s2 = collect([tmp_path/'copy'/'b.flac', tmp_path/'c.ogg'], tmp_path/'pool', progress=False)
+    assert s2.copies == 1
+    c = s2.clips
+    assert len(c) >= 10 and (c.duplicate_of != '').mean() >= 0.9
+    assert set(c.duplicate_of) - {''} <= set(s1.clips.clip_id)
+    assert (s1.clips.duplicate_of == '').all()          # different utterances are not near-duplicates of each other
+
+def test_bad_source_among_good(long_wav, tmp_path):
+    path, _ = long_wav
+    (tmp_path/'notes.wav').write_text('not audio at all')
+    (tmp_path/'empty').mkdir()
+    r = run_cli(tmp_path/'notes.wav', tmp_path/'missing.flac', path, tmp_path/'empty', '--pool', tmp_path/'pool', '-q')
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 3 and 'Traceback' not in r.stderr
+    assert all(l.startswith('tamil-ser collect: error: ') for l in lines)
+    for name in ('notes.wav', 'missing.flac', 'empty'): assert sum(name in l for l in lines) == 1
+    assert len(Pool(tmp_path/'pool')) > 20                                           # the good one was collected
+    r = run_cli(path, '--pool', tmp_path/'pool2', '--speaker', 'x', '--accent', 'north')
+    assert r.returncode == 0 and 'clips' in r.stdout and 'north' in r.stdout
+
+def test_manifest_source(sample, tmp_path):
+    rows = sample[sample.source == 'read'].groupby('speaker').head(3).reset_index(drop=True)
+    x, _ = recording(sample[sample.speaker == 'n3'].head(8), seed=4)                 # one long row, to be cut
+    sf.write(tmp_path/'long.wav', x, SR)
+    m = rows[['path', 'label', 'speaker', 'accent', 'sentence']].copy()
+    m.loc[len(m)] = dict(path='long.wav', label='happy', speaker='n3', accent='', sentence='')
+    m.loc[2, 'label'] = ''                                                            # an unlabelled row
+    m.to_csv(tmp_path/'batch.csv', index=False)
+    s = collect(tmp_path/'batch.csv', tmp_path/'pool', source='radio', consent='form-2', progress=False)
+    t = Pool(tmp_path/'pool').table
+    whole = t[t.origin != str(tmp_path/'long.wav')]
+    assert len(whole) == len(rows) and set(whole.speaker) == set(rows.speaker)
+    assert (whole.source == 'radio').all() and (t.consent == 'form-2').all()
+    assert dict(zip(whole.origin, whole.accent)) == dict(zip(rows.path, rows.accent))
+    for o, d in zip(whole.origin, whole.duration): assert d <= len(load_audio(o))/SR + 1e-3   # kept whole, trimmed
+    assert (t.origin == str(tmp_path/'long.wav')).sum() >= 5                           # cut like a recording
+    v = pd.read_csv(tmp_path/'pool'/'incoming_votes.csv', dtype=str, keep_default_na=False)
+    assert list(v.columns) == ['clip_id', 'annotator', 'label'] and set(v.annotator) == {'batch.csv'}
+    assert len(v) == len(t) - 1 and set(v.clip_id) <= set(t.clip_id) and s.votes == len(v)
+    lab = dict(zip(t.clip_id, t.origin))
+    assert all(dict(zip(m.path.map(lambda p: str(tmp_path/p) if not os.path.isabs(p) else p), m.label))[lab[c]] == l
+               for c, l in zip(v.clip_id, v.label))
+    collect(tmp_path/'batch.csv', tmp_path/'pool', annotator='asha', progress=False)  # known recordings: no new votes
+    assert len(pd.read_csv(tmp_path/'pool'/'incoming_votes.csv')) == len(v)
+
+def snapshot(root):
+    return {str(f.relative_to(root)): f.read_bytes() for f in Path(root).rglob('*') if f.is_file()}
+
+def test_removal_leaves_everything_else_byte_identical(sample, tmp_path):
+    rows = sample[sample.source == 'read'].groupby('speaker').head(4)
+    rows[['path', 'label', 'speaker', 'accent']].to_csv(tmp_path/'m.csv', index=False)
+    collect(tmp_path/'m.csv', tmp_path/'pool', hash_speaker=True, progress=False)
+    pool = Pool(tmp_path/'pool')
+    t = pool.table
+    assert 'n1' not in set(t.speaker) and speaker_pseudonym(pool, 'n1') in set(t.speaker)   # pseudonymous ids
+    with sqlite3.connect(pool.root/'labels.sqlite') as con:
+        con.execute('CREATE TABLE votes (clip_id TEXT, annotator TEXT, label TEXT)')
+        con.execute('CREATE TABLE history (clip_id TEXT, what TEXT)')
+        con.executemany('INSERT INTO votes VALUES (?, ?, ?)', [(c, 'a', 'sad') for c in t.clip_id])
+        con.executemany('INSERT INTO history VALUES (?, ?)', [(c, 'x') for c in t.clip_id])
+    before = snapshot(pool.root)
+    r = run_cli('remove', pool.root, '--speaker', 'n1')
+    assert r.returncode == 0 and 'removed 4 clips' in r.stdout, r.stderr
+    after = snapshot(pool.root)
+    gone = t[t.speaker == speaker_pseudonym(pool, 'n1')]
+    assert len(gone) == 4 and not any(p in after for p in gone.path)
+    for k in set(before) - set(gone.path) - {'pool.csv', 'incoming_votes.csv', 'labels.sqlite'} - {f'fingerprints/{b}.npz' for b in gone.batch}:
+        assert after[k] == before[k], k
+    keep = lambda b: [l for l in b.decode().splitlines() if not any(c in l for c in gone.clip_id)]
+    for f in ('pool.csv', 'incoming_votes.csv'): assert after[f].decode().splitlines() == keep(before[f])
+    with sqlite3.connect(pool.root/'labels.sqlite') as con:
+        for table in ('votes', 'history'):
+            left = {c for (c,) in con.execute(f'SELECT clip_id FROM {table}')}
+            assert left == set(t.clip_id) - set(gone.clip_id)
+    with np.load(pool.root/'fingerprints'/f'{gone.batch.iloc[0]}.npz') as z: assert not set(z.files) & set(gone.clip_id)
+    o = pool.table.origin.iloc[0]
+    assert len(remove(pool, origin=o)) == 1 and o not in set(pool.table.origin)
+    r = run_cli('remove', tmp_path/'nothing', '--speaker', 'n1')
+    assert r.returncode == 2 and 'not a pool' in r.stderr
