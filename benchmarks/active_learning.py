@@ -17,7 +17,7 @@
 
 Writes DIR/curves.csv, DIR/summary.json and DIR/active_learning.png (default DIR: benchmarks/out/active_learning).
 """
-import argparse, hashlib, json, shutil, sys, tempfile, time
+import argparse, hashlib, json, shutil, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -123,6 +123,7 @@ def main(argv=None):
     ap.add_argument('--strategies', nargs='+', default=['random', 'uncertainty', 'diverse', 'default'])
     ap.add_argument('--out', default='benchmarks/out/active_learning')
     a = ap.parse_args(argv)
+    warnings.filterwarnings('ignore', module='sklearn')     # constant ComParE features on a few clips: harmless
     if not (DATA/'ravdess'/'manifest.csv').exists(): sys.exit(f'active_learning: no {DATA}/ravdess/manifest.csv: this benchmark needs ../shared/data')
     lab, XL, field, XF, test = load(a.backbone)
     ZL, (ZF, mu, sd) = zscore(XL)[0], zscore(XF)
