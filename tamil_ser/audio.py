@@ -31,7 +31,8 @@ def audio_formats() -> list[str]:
     return sorted(sf.available_formats())
 
 # %% ../nbs/00_audio.ipynb #7242c1e9
-_MAGIC = {b'ftyp': 'MP4/M4A/AAC', b'\x30\x26\xb2\x75': 'WMA/ASF', b'#!AMR': 'AMR', b'\x1a\x45\xdf\xa3': 'WebM/Matroska', b'\xff\xf1': 'AAC (ADTS)', b'\xff\xf9': 'AAC (ADTS)'}
+_MAGIC = {b'ftyp': 'MP4/M4A/AAC', b'\x30\x26\xb2\x75': 'WMA/ASF', b'#!AMR': 'AMR', b'\x1a\x45\xdf\xa3': 'WebM/Matroska',
+          b'\xff\xf1': 'AAC (ADTS)', b'\xff\xf9': 'AAC (ADTS)'}
 _WAV_OK = {1, 2, 3, 6, 7, 0x11, 0x31, 0xFFFE}  # format tags libsndfile decodes
 
 def _sniff(head: bytes) -> str | None:
@@ -91,7 +92,9 @@ def _open(src) -> sf.SoundFile:
     try: f = sf.SoundFile(src if isinstance(src, (str, Path)) else io.BytesIO(bytes(src)))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as e: raise _why_not(src, name, e) from None
     try: _check_rate(name, f.samplerate)
-    except AudioError: f.close(); raise
+    except AudioError:
+        f.close()
+        raise
     return f
 
 def _read(src, offset:float=0., duration:float|None=None) -> tuple[np.ndarray, int]:
@@ -149,12 +152,15 @@ def load_audio(src, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECON
     return np.ascontiguousarray(x, dtype=np.float32)
 
 # %% ../nbs/00_audio.ipynb #95c7050f
-def fit_clip(x: np.ndarray, max_seconds:float=MAX_SECONDS, sr:int=SR, crop:str='center', pad:bool=False, seed=None) -> np.ndarray:
+def fit_clip(x: np.ndarray, max_seconds:float=MAX_SECONDS, sr:int=SR, crop:str='center', pad:bool=False,
+             seed=None) -> np.ndarray:
     "Crop `x` to `max_seconds` (`crop`: center, start or random with `seed`) and zero-pad to it if `pad`."
     n = int(round(max_seconds * sr))
     if len(x) > n:
-        if crop not in ('center', 'start', 'random'): raise ValueError(f"crop must be 'center', 'start' or 'random', not {crop!r}")
-        i = {'center': (len(x)-n)//2, 'start': 0}.get(crop) if crop != 'random' else np.random.default_rng(seed).integers(0, len(x)-n+1)
+        if crop not in ('center', 'start', 'random'):
+            raise ValueError(f"crop must be 'center', 'start' or 'random', not {crop!r}")
+        if crop == 'random': i = np.random.default_rng(seed).integers(0, len(x)-n+1)
+        else: i = (len(x)-n)//2 if crop == 'center' else 0
         x = x[i:i+n]
     if pad and len(x) < n: x = np.pad(x, (0, n-len(x)))
     return x
@@ -205,11 +211,14 @@ def _db(v): return float(20*np.log10(max(v, 1e-10)))
 
 def clip_stats(x: np.ndarray, sr:int=SR, silence_db:float=-45., frame:float=0.025) -> dict:
     "Duration (s), RMS level and peak (dBFS), clipped fraction and silent-frame fraction of a clip."
-    n = max(1, int(frame*sr)); k = len(x)//n
-    fr = np.sqrt(np.mean(np.square(x[:k*n].reshape(k, n), dtype=np.float64), axis=1)) if k else np.sqrt(np.mean(np.square(x)))[None]
-    pk = float(np.abs(x).max()) if len(x) else 0.
-    return dict(duration=len(x)/sr, rms_db=_db(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), peak_db=_db(pk),
-                clipped=float(np.mean(np.abs(x) >= 0.999)), silence=float(np.mean(20*np.log10(np.maximum(fr, 1e-10)) < silence_db)))
+    n = max(1, int(frame*sr))
+    k = len(x) // n
+    frames = x[:k*n].reshape(k, n) if k else x[None]
+    levels = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    peak = float(np.abs(x).max()) if len(x) else 0.
+    return dict(duration=len(x)/sr, rms_db=_db(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), peak_db=_db(peak),
+                clipped=float(np.mean(np.abs(x) >= 0.999)),
+                silence=float(np.mean(20*np.log10(np.maximum(levels, 1e-10)) < silence_db)))
 
 # %% ../nbs/00_audio.ipynb #469691d3
 def speech_check(x: np.ndarray, sr:int=SR, min_db:float=-50., min_active:float=0.05, frame:float=0.025) -> str | None:

@@ -79,10 +79,13 @@ def _read_csv(p: Path) -> pd.DataFrame:
     if p.is_dir(): raise DataError(f'{p}: is a directory, not a CSV file')
     b = p.read_bytes()
     try: txt = b.decode('utf-8-sig')
-    except UnicodeDecodeError as e: raise DataError(f'{p}: not UTF-8 text (line {b[:e.start].count(10)+1}, byte {e.start}); save it as UTF-8') from None
+    except UnicodeDecodeError as e:
+        where = f'line {b[:e.start].count(10)+1}, byte {e.start}'
+        raise DataError(f'{p}: not UTF-8 text ({where}); save it as UTF-8') from None
     try: df = pd.read_csv(io.StringIO(txt), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError: raise DataError(f'{p}: empty file') from None
-    except pd.errors.ParserError as e: raise DataError(f'{p}: not a readable CSV ({str(e).strip().splitlines()[-1]})') from None
+    except pd.errors.ParserError as e:
+        raise DataError(f'{p}: not a readable CSV ({str(e).strip().splitlines()[-1]})') from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     return df.apply(lambda c: c.str.strip())
 
@@ -131,7 +134,8 @@ def _emota_row(f: Path, root: Path):
     if lab is None: return f'unknown emotion code {code!r}'
     folder = norm_label(f.parent.name) if f.parent != root else lab
     if folder in EMOTIONS and folder != lab: return f'folder says {folder} but the name says {lab}'
-    return dict(path=os.path.normpath(f.absolute()), label=lab, speaker=spk.lstrip('0') or '0', sentence=sent.lstrip('0') or '0', source='emota')
+    return dict(path=os.path.normpath(f.absolute()), label=lab, speaker=spk.lstrip('0') or '0',
+                sentence=sent.lstrip('0') or '0', source='emota')
 
 # %% ../nbs/01_data.ipynb #9dbbb434
 def read_emota(root, speakers=None) -> pd.DataFrame:
@@ -139,18 +143,22 @@ def read_emota(root, speakers=None) -> pd.DataFrame:
     root = Path(root)
     if not root.is_dir(): raise DataError(f'{root}: not a folder')
     rows, skipped = [], []
-    for f in sorted(p for p in root.rglob('*') if p.is_file() and p.parts[len(root.parts)] != 'meta' and not p.name.startswith('.')):
+    files = (p for p in root.rglob('*') if p.is_file() and p.parts[len(root.parts)] != 'meta' and not p.name.startswith('.'))
+    for f in sorted(files):
         r = _emota_row(f, root)
         if isinstance(r, dict): rows.append(r)
         else: skipped.append((str(f), r))
     if not rows: raise DataError(f'{root}: no EmoTa files (<emotion>/<speaker>_<sentence>_<emo>.wav) found')
     df = pd.DataFrame(rows)
-    if speakers is None and (root/'meta'/'speaker_details.csv').exists(): speakers = root/'meta'/'speaker_details.csv'
+    table = root/'meta'/'speaker_details.csv'
+    if speakers is None and table.exists(): speakers = table
     sp = emota_speakers(speakers)
-    if sp is None: print(f"read_emota: no speaker table, so no accent or gender: pip install emota-loader, or pass speakers='meta/speaker_details.csv'")
+    if sp is None: print("read_emota: no speaker table, so no accent or gender: pip install emota-loader, "
+                         "or pass speakers='meta/speaker_details.csv'")
     else: df = df.merge(sp, on='speaker', how='left')
     _skip_note('read_emota', skipped)
-    df = _order(df); df.attrs['skipped'] = skipped
+    df = _order(df)
+    df.attrs['skipped'] = skipped
     return df
 
 # %% ../nbs/01_data.ipynb #35e1fd7f
@@ -171,15 +179,18 @@ def read_folders(root, source:str='movie', speakers=None) -> pd.DataFrame:
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
         lab = norm_label(d.name)
         files = sorted(f for f in d.rglob('*') if f.is_file() and not f.name.startswith('.'))
-        if lab not in EMOTIONS + OTHER_EMOTIONS: skipped += [(str(d), f'folder is not an emotion ({len(files)} files)')]; continue
+        if lab not in EMOTIONS + OTHER_EMOTIONS:
+            skipped.append((str(d), f'folder is not an emotion ({len(files)} files)'))
+            continue
         for f in files:
-            if f.suffix.lower() in AUDIO_EXTS: rows.append(dict(path=os.path.normpath(f.absolute()), label=lab, source=source))
-            else: skipped.append((str(f), 'not an audio file'))
+            if f.suffix.lower() not in AUDIO_EXTS: skipped.append((str(f), 'not an audio file'))
+            else: rows.append(dict(path=os.path.normpath(f.absolute()), label=lab, source=source))
     if not rows: raise DataError(f'{root}: no audio files in emotion folders ({", ".join(EMOTIONS)})')
     df = pd.DataFrame(rows)
     if speakers is not None: df = _add_meta(df, speakers, root)
     _skip_note('read_folders', skipped)
-    df = _order(df); df.attrs['skipped'] = skipped
+    df = _order(df)
+    df.attrs['skipped'] = skipped
     return df
 
 # %% ../nbs/01_data.ipynb #1e2dce30
@@ -383,9 +394,11 @@ def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., sile
     with ThreadPoolExecutor(n_jobs or os.cpu_count()) as ex:
         scans = dict(zip(unique, tqdm(ex.map(_scan, unique), total=len(unique), desc='validate', disable=not progress)))
     cols = ['duration', 'rms_db', 'peak_db', 'clipped', 'silence', 'hash', 'error']
-    c = pd.concat([m.drop(columns=[k for k in cols if k in m]).reset_index(drop=True), pd.DataFrame([scans[p] for p in paths], columns=cols)], axis=1)
+    clips = m.drop(columns=[k for k in cols if k in m]).reset_index(drop=True)   # a report's clips can be validated again
+    c = pd.concat([clips, pd.DataFrame([scans[p] for p in paths], columns=cols)], axis=1)
     c['label'] = c.label.fillna('').astype(str)
-    pr = pd.DataFrame(_problems(c, min_seconds, max_seconds, silence), columns=['path', 'label', 'severity', 'problem', 'detail'])
+    pr = pd.DataFrame(_problems(c, min_seconds, max_seconds, silence),
+                      columns=['path', 'label', 'severity', 'problem', 'detail'])
     pr = pr.sort_values(['severity', 'problem'], kind='stable').reset_index(drop=True)
     return Report(c, pr, confounds(c[c.error == '']))
 
@@ -397,18 +410,23 @@ def groups(m: pd.DataFrame, by:str='speaker') -> np.ndarray:
     if by not in GROUPINGS: raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, not {by!r}")
     if by == 'random': return np.arange(len(m)).astype(str)
     g = m[by].fillna('').astype(str) if by in m else pd.Series('', index=m.index)
-    if (g == '').all(): raise DataError(f"manifest has no {by} values, so it cannot be split by {by}; by='random' would leak {by}s between train and test")
+    if (g == '').all():
+        raise DataError(f"manifest has no {by} values, so it cannot be split by {by}; "
+                        f"by='random' would leak {by}s between train and test")
     return g.replace('', '?').to_numpy()
 
 # %% ../nbs/01_data.ipynb #4b580395
 def _group_folds(y, g, k, seed) -> np.ndarray:
     "Fold of each clip: whole groups, greedily placed to balance labels (StratifiedGroupKFold's rule), in a seeded order."
     rng = np.random.default_rng(seed)
-    _, gi = np.unique(g, return_inverse=True); _, yi = np.unique(y, return_inverse=True)
-    C = np.zeros((gi.max()+1, yi.max()+1)); np.add.at(C, (gi, yi), 1)
+    _, gi = np.unique(g, return_inverse=True)
+    _, yi = np.unique(y, return_inverse=True)
+    C = np.zeros((gi.max()+1, yi.max()+1))   # clips per group (rows) and label (columns)
+    np.add.at(C, (gi, yi), 1)
     F, tot, fold = np.zeros((k, C.shape[1])), C.sum(0), np.empty(len(C), int)
-    perm = rng.permutation(len(C))                                    # seeded order: ties and near-ties move with the seed
-    for j in perm[np.argsort(-(C.std(1) * rng.uniform(0.5, 1.5, len(C)))[perm], kind='stable')]:   # hard-to-balance groups first
+    perm = rng.permutation(len(C))   # seeded order: ties and near-ties move with the seed
+    hardest_first = perm[np.argsort(-(C.std(1) * rng.uniform(0.5, 1.5, len(C)))[perm], kind='stable')]
+    for j in hardest_first:
         cost = [np.std((F + np.eye(k)[f][:, None]*C[j]) / tot, axis=0).mean() for f in range(k)]
         fold[j] = min(range(k), key=lambda f: (round(cost[f], 12), F[f].sum()))
         F[fold[j]] += C[j]
@@ -423,7 +441,8 @@ def _kfold(m, k, by, seed):
     "Fold index of each clip: `k` label-stratified folds that keep groups whole."
     g, y = groups(m, by), m.label.astype(str).to_numpy()
     n = len(set(g))
-    if n < k: raise DataError(f"{n} {by} group(s) cannot make {k} folds; use at most {n}" + (" (too few clips)" if by == 'random' else ''))
+    if n < k:
+        raise DataError(f"{n} {by} group(s) cannot make {k} folds; use at most {n}" + (" (too few clips)" if by == 'random' else ''))
     if by != 'random': return _group_folds(y, g, k, seed)
     stratify = pd.Series(y).value_counts().min() >= k
     cv = StratifiedKFold(k, shuffle=True, random_state=seed) if stratify else KFold(k, shuffle=True, random_state=seed)
@@ -469,7 +488,7 @@ def _audio_across(m, s) -> int:
     return int(sum(x in seen_train for x in h[(s != 'train') & (h != '')]))
 
 def split(m: pd.DataFrame, by:str='speaker', test=0.2, valid=0.0, seed:int=0, verbose:bool=True) -> pd.DataFrame:
-    "Copy of `m` with a `split` column (train/valid/test) that keeps each `by` group on one side; `test`/`valid`: fraction or group values."
+    "Copy of `m` with a `split` column (train/valid/test) keeping each `by` group on one side; `test`, `valid`: fraction or groups."
     _need_groups(m, by, test, valid)
     if by == 'random': _random_warning(m, 'split')
     s = np.where(_holdout(m, by, test, seed), 'test', 'train').astype(object) if test else np.full(len(m), 'train', object)
@@ -480,7 +499,7 @@ def split(m: pd.DataFrame, by:str='speaker', test=0.2, valid=0.0, seed:int=0, ve
     r = m.assign(split=s)
     r.attrs['protocol'] = dict(split=by, test=test, valid=valid, seed=seed)
     same = _audio_across(m, s)
-    if same: print(f'split: warning: {same} valid/test clips have identical audio in train (same hash): their scores will flatter')
+    if same: print(f'split: warning: {same} valid/test clips have identical audio in train (same hash): scores will flatter')
     if verbose:
         g = groups(m, by)
         print(f'split by {by}: ' + ', '.join(f"{k} {(s == k).sum()} clips ({len(set(g[s == k]))} {by} groups)"
@@ -497,7 +516,8 @@ class Leakage:
     def __bool__(self): return bool(self.speaker or self.sentence or self.audio)
     def __repr__(self):
         if not self: return 'no leakage: no shared speakers, sentences or audio'
-        return '\n'.join(f'shared {k}: {len(v)} ({", ".join(map(str, v[:8]))}{", ..." if len(v) > 8 else ""})' for k, v in vars(self).items() if v)
+        shown = lambda v: ', '.join(map(str, v[:8])) + (', ...' if len(v) > 8 else '')
+        return '\n'.join(f'shared {k}: {len(v)} ({shown(v)})' for k, v in vars(self).items() if v)
 
 def _hashes(m, audio):
     "Content hashes of a manifest's clips: its `hash` column, or read from the audio when `audio`."
@@ -506,7 +526,8 @@ def _hashes(m, audio):
 
 def check_leakage(train: pd.DataFrame, test: pd.DataFrame, audio:bool=False) -> Leakage:
     "Speakers, sentences and identical audio shared by `train` and `test`."
-    shared = lambda c: sorted(set(train[c].dropna().astype(str)) & set(test[c].dropna().astype(str)) - {''}) if c in train and c in test else []
-    htr, hte = _hashes(train, audio), _hashes(test, audio)
-    by_h = dict(zip(htr, train.path))
-    return Leakage(shared('speaker'), shared('sentence'), [(by_h[h], p) for h, p in zip(hte, test.path) if h and h in by_h])
+    values = lambda df, c: set(df[c].dropna().astype(str)) - {''}
+    shared = lambda c: sorted(values(train, c) & values(test, c)) if c in train and c in test else []
+    train_paths = dict(zip(_hashes(train, audio), train.path))
+    same = [(train_paths[h], p) for h, p in zip(_hashes(test, audio), test.path) if h and h in train_paths]
+    return Leakage(shared('speaker'), shared('sentence'), same)

@@ -29,8 +29,9 @@ def find_model(root='ser_results') -> str:
     if os.environ.get('TAMIL_SER_MODEL'): return os.environ['TAMIL_SER_MODEL']
     metas = sorted(Path(root).rglob(META), key=lambda f: f.stat().st_mtime) if Path(root).is_dir() else []
     if metas: return str(metas[-1].parent)
-    raise ModelNotFoundError(f'no model: $TAMIL_SER_MODEL is not set and there is no bundle (a folder with {META}) under {Path(root).absolute()}; '
-                             'train one with `tamil-ser train DATA` (or `tamil-ser demo` for a quick one), or pass model=')
+    raise ModelNotFoundError(f'no model: $TAMIL_SER_MODEL is not set and there is no bundle (a folder with {META}) '
+                             f'under {Path(root).absolute()}; train one with `tamil-ser train DATA` '
+                             '(or `tamil-ser demo` for a quick one), or pass model=')
 
 # %% ../nbs/08_predict.ipynb #4db59fec
 _MODELS, _MODELS_LOCK = OrderedDict(), threading.RLock()
@@ -281,19 +282,22 @@ def predict_long(path, window:float=3.0, hop:float=1.0, model=None, sr:int|None=
 COLORS = {'angry': '#d62728', 'fear': '#9467bd', 'happy': '#ffbf00', 'neutral': '#7f7f7f', 'sad': '#1f77b4'}
 
 def plot_timeline(df: pd.DataFrame, ax=None, title:str|None=None):
-    "Stacked per-emotion probabilities of a `predict_long` table over time, with a strip of the top emotion above; returns the axes."
+    "Stacked per-emotion probabilities of a `predict_long` table over time, a strip of the top emotion above; returns the axes."
     import matplotlib.pyplot as plt
     labels = [c for c in df.columns if c not in ('start', 'end', 'emotion', 'confidence')]
     cs = [COLORS.get(l, f'C{i}') for i, l in enumerate(labels)]
-    t, Y, top = ((df.start + df.end)/2).to_numpy(), df[labels].to_numpy(float), list(df.emotion)
+    t, Y, top = ((df.start + df.end)/2).to_numpy(), np.nan_to_num(df[labels].to_numpy(float)), list(df.emotion)
     if len(df) == 1: t, Y, top = np.r_[df.start, df.end], np.repeat(Y, 2, 0), top*2
     ax = ax or plt.subplots(figsize=(10, 3))[1]
     ax.stackplot(t, Y.T, labels=labels, colors=cs, alpha=.8)
     ax.set(xlim=(t[0], t[-1]), ylim=(0, 1), xlabel='time (s, window centre)', ylabel='probability')
     ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
     strip, e = ax.inset_axes([0, 1.02, 1, .06], sharex=ax), np.r_[t[0], (t[1:] + t[:-1])/2, t[-1]]
-    strip.bar(e[:-1], 1, width=np.diff(e), align='edge', color=[cs[labels.index(l)] for l in top])
-    strip.set_axis_off(); strip.text(-.005, .5, 'top', transform=strip.transAxes, ha='right', va='center', fontsize=8)
+    # windows with no speech are light grey, failed ones white
+    colour = lambda l: cs[labels.index(l)] if l in labels else '#dddddd' if l == NO_SPEECH else '#ffffff'
+    strip.bar(e[:-1], 1, width=np.diff(e), align='edge', color=[colour(l) for l in top])
+    strip.set_axis_off()
+    strip.text(-.005, .5, 'top', transform=strip.transAxes, ha='right', va='center', fontsize=10)
     if title: ax.set_title(title, pad=20)
     return ax
 
@@ -303,31 +307,38 @@ BACKENDS = ('torch', 'onnx', 'int8')
 def _weights_key(model) -> str:
     "Hash of a torch model's config and weights: the name of its exported copies."
     h = hashlib.blake2b(model.config.to_json_string().encode(), digest_size=12)
-    for k, v in model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 class _Logits(torch.nn.Module):
     "Positional inputs to logits, for tracing a transformers classifier."
-    def __init__(self, m, names): super().__init__(); self.m, self.names = m, names
+    def __init__(self, m, names):
+        super().__init__()
+        self.m, self.names = m, names
     def forward(self, *xs): return self.m(**dict(zip(self.names, xs))).logits
 
 # %% ../nbs/08_predict.ipynb #675695fd
 def export_onnx(fm: FinetunedModel, path, int8:bool=False) -> Path:
     "Export a fine-tuned model to an ONNX file (any batch and length), its MatMuls quantised to int8 if `int8`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     f = fm.fe([np.zeros(SR, np.float32)], sampling_rate=SR, return_tensors='pt', return_attention_mask=fm.use_mask)
     names = [k for k in ('input_values', 'input_features', 'attention_mask') if k in f]
     d = Path(tempfile.mkdtemp(dir=path.parent))
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter('ignore')
-            torch.onnx.export(_Logits(fm.model, names).eval().cpu(), tuple(f[k] for k in names), str(d/'fp32.onnx'), input_names=names, output_names=['logits'],
-                              dynamic_axes={**{k: {0: 'batch', f[k].ndim-1: 'time'} for k in names}, 'logits': {0: 'batch'}}, opset_version=17, dynamo=False)
+            axes = {**{k: {0: 'batch', f[k].ndim-1: 'time'} for k in names}, 'logits': {0: 'batch'}}
+            torch.onnx.export(_Logits(fm.model, names).eval().cpu(), tuple(f[k] for k in names), str(d/'fp32.onnx'),
+                              input_names=names, output_names=['logits'], dynamic_axes=axes, opset_version=17, dynamo=False)
         if int8:
             from onnxruntime.quantization import quantize_dynamic, QuantType
-            lvl = logging.root.manager.disable; logging.disable(logging.WARNING)  # its advice to pre-process goes to the root logger
+            level = logging.root.manager.disable
+            logging.disable(logging.WARNING)   # its advice to pre-process goes to the root logger
             try: quantize_dynamic(d/'fp32.onnx', d/'int8.onnx', weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul'])
-            finally: logging.disable(lvl)
+            finally: logging.disable(level)
         os.replace(d/('int8.onnx' if int8 else 'fp32.onnx'), path)
     finally: shutil.rmtree(d, ignore_errors=True)
     return path
@@ -359,7 +370,9 @@ class OnnxModel(FinetunedModel):
         "Raw logits of a batch of clips, from ONNX Runtime."
         f = self.fe(clips, sampling_rate=SR, return_tensors='np', padding=True, return_attention_mask=self.use_mask)
         return torch.from_numpy(self.sess.run(['logits'], {k: f[k] for k in self.inputs})[0])
-    def __repr__(self): return f"OnnxModel({'int8' if self.int8 else 'fp32'}, backbone={self.meta.get('backbone')!r}, labels={self.labels})"
+    def __repr__(self):
+        kind = 'int8' if self.int8 else 'fp32'
+        return f"OnnxModel({kind}, backbone={self.meta.get('backbone')!r}, labels={self.labels})"
 
 # %% ../nbs/08_predict.ipynb #d3e4da76
 def fast_model(m: SERModel, backend:str='onnx') -> SERModel:
