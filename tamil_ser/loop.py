@@ -434,8 +434,9 @@ Try other settings with `dvc exp run -S train.lr=0.001`, compare with `dvc exp s
 def _new_files(p: Path, params: dict) -> dict:
     "The files of a new project, path -> text."
     import yaml
-    cols = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent', 'batch',
-            'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of']
+    try: from tamil_ser.collect import POOL_COLUMNS as cols      # the collection's own header, which it appends under
+    except ImportError: cols = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent',
+                                'batch', 'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of']
     return {'params.yaml': yaml.safe_dump(params, sort_keys=False), 'dvc.yaml': yaml.safe_dump(_dvc_yaml(params['lab']), sort_keys=False),
             'README.md': PROJECT_README.format(name=p.name), '.github/workflows/retrain.yml': RETRAIN_WORKFLOW,
             'data/pool/pool.csv': ','.join(cols) + '\n', 'data/pool/splits.csv': 'speaker,split\n', 'data/pool/labels.sqlite': '',
