@@ -166,6 +166,7 @@ def data_summary(m:pd.DataFrame, name=None) -> dict:
 def model_summary(meta:dict, bundle=None, norm_used:str|None=None) -> dict:
     "Backbone, mode, normalisation, bundle path and data fingerprint of a model's metadata (for a report header)."
     norm = meta.get('norm') or meta.get('normalisation') or (meta.get('train') or {}).get('norm', '')
+    if isinstance(norm, dict): norm = norm.get('norm', '?')    # bundles record the rule and its evidence beside the setting
     return dict(backbone=str(meta.get('backbone', '?')), mode=str(meta.get('mode', '?')), normalisation=str(norm or '?'),
                 norm_used=norm_used or '', bundle=str(bundle or ''), fingerprint=str((meta.get('data') or {}).get('fingerprint', '')))
 
