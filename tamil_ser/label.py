@@ -556,7 +556,7 @@ def k_center(E, k:int, centres=None, first:int=0) -> list[int]:
         d[picked] = -1
     return picked
 
-# %% ../nbs/11_label.ipynb #8c3b579d
+# %% ../nbs/11_label.ipynb #fdc0af79
 def _space(E, extra=None, dims:int=32, seed:int=0):
     "Embeddings `E` (and `extra`) standardised together and projected on at most `dims` principal components."
     from sklearn.decomposition import PCA
@@ -566,12 +566,18 @@ def _space(E, extra=None, dims:int=32, seed:int=0):
     if k < A.shape[1]: A = PCA(k, random_state=seed).fit_transform(A)
     return A[:len(E)], A[len(E):]
 
-def rank_diverse(P, E, n:int, labelled=None, width:int=5, seed:int=0) -> np.ndarray:
-    "The `width * n` most uncertain rows, then a k-center pick of `n` of them away from each other and from `labelled` embeddings."
+def rank_diverse(P, E, n:int, labelled=None, width:int=10, seed:int=0, method:str='kmeans') -> np.ndarray:
+    "The `width * n` most uncertain rows, then `n` of them spread over the embeddings (`method`: 'kmeans' or 'kcenter')."
     u = entropy(P)
     short = np.argsort(-u, kind='stable')[:max(width * n, n)]
     S, C = _space(E[short], labelled, seed=seed)
-    return short[k_center(S, n, C if len(C) else None, first=0)]
+    if method == 'kcenter': return short[k_center(S, n, C if len(C) else None, first=0)]
+    if method != 'kmeans': raise ValueError(f"method must be 'kmeans' or 'kcenter', not {method!r}")
+    from sklearn.cluster import KMeans
+    k = min(n, len(np.unique(S.round(6), axis=0)))
+    cluster = KMeans(k, n_init=1, random_state=seed).fit(S, sample_weight=u[short] + 1e-6).labels_
+    best = pd.Series(u[short]).groupby(cluster).idxmax().to_numpy()          # the most uncertain clip of each cluster
+    return short[best[np.argsort(-u[short][best], kind='stable')]]
 
 def rank_balanced(P, accents, n:int) -> np.ndarray:
     "Round-robin over (predicted emotion, accent) cells, the most uncertain clip of each cell first."
