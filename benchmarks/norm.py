@@ -38,7 +38,7 @@ def main():
             rows.append(dict(data=name, clips=len(m), norm=norm, uar=r.metrics['uar'], lo=r.metrics['uar_ci'][0], hi=r.metrics['uar_ci'][1]))
             print(rows[-1], flush=True)
     t = pd.DataFrame(rows).pivot(index='data', columns='norm', values='uar')[['auto', 'speaker', 'source', 'none']]
-    t['auto - best'] = t['auto'] - t.max(1)
+    t['auto - best'] = t['auto'] - t.max(axis=1)
     print(t.round(3).to_markdown())
 
 if __name__ == '__main__': main()
