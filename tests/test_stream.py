@@ -161,3 +161,13 @@ def test_listen_ctrl_c_stops_cleanly(rec, model, tmp_path):
     assert p.returncode == 0, err.decode()[-2000:]
     assert b'Traceback' not in err and b'interrupted' in err and b'utterance(s)' in err
     assert first and len((first + out).decode().splitlines()) < 12
+
+def test_listen_mic_without_sounddevice(model, capsys):
+    "Without the optional sounddevice package --mic is a one-line error, not a traceback."
+    try:
+        import sounddevice  # noqa: F401
+        pytest.skip('sounddevice is installed: --mic would open a real microphone')
+    except (ImportError, OSError): pass
+    assert listen_cli(['--mic', '--model', model]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('tamil-ser listen: error: --mic needs the sounddevice package') and '\n' not in err
