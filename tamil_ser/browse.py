@@ -173,9 +173,9 @@ def refresh(self:ErrorBrowser, *_):
     for t in self.labels:
         self.totals[t].value = f'<div style="text-align:right;font-size:12px">{n[t]}</div>'
         self.recalls[t].value = f'<div style="text-align:right;font-size:12px">{rate.loc[t, t]:.2f}</div>' if n[t] else '<div>–</div>'
-    self.uar, on = filter_uar(c), self._filter_note()
+    self.uar, active = filter_uar(c), self._filter_note()
     self.summary.value = (f'<div style="font-size:13px"><b>UAR {self.uar:.3f}</b> over {int(n.sum())} clips'
-                          + (f' ({html.escape(on)})' if on else '') + ': the mean of the recalls, each emotion counting the same</div>')
+                          + (f' ({html.escape(active)})' if active else '') + ': the mean of the recalls, each emotion counting the same</div>')
     if self.selected: self._list()
 
 # %% ../nbs/07b_browse.ipynb #40487555
@@ -201,9 +201,9 @@ def _list(self:ErrorBrowser, more:bool=False):
     old = self.clips.children
     self.clips.children = (old if more else ()) + tuple(self._card(r) for _, r in d.iloc[i:k].iterrows())
     for c in () if more else old: _close(c)
-    self.shown, on = d.iloc[:k], self._filter_note()
+    self.shown, active = d.iloc[:k], self._filter_note()
     self.note.value = (f'<b>true {html.escape(t)}, predicted {html.escape(p)}</b>: {len(d)} clip{"s" * (len(d) != 1)}'
-                       + (f' ({html.escape(on)})' if on else '') + (', most confident first' if len(d) > 1 else '')
+                       + (f' ({html.escape(active)})' if active else '') + (', most confident first' if len(d) > 1 else '')
                        + (f'; showing {k}' if k < len(d) else ''))
     self.more.layout.display = None if k < len(d) else 'none'
 

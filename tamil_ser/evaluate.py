@@ -325,16 +325,16 @@ def _links(out:Path) -> str:
 def _figures(pred:pd.DataFrame, gm:pd.DataFrame) -> dict:
     "The report's figures by name (as (figure, caption)), on unseen speakers when some were seen; degenerate ones left out."
     focus = pred[~pred.seen.astype(bool)] if 'seen' in pred and (~pred.seen.astype(bool)).any() else pred
-    on = ' (unseen speakers only)' if len(focus) < len(pred) else ''
-    note = f'Confusion matrix{on}: rows true, columns predicted; share of the true class, count below.'
+    subset = ' (unseen speakers only)' if len(focus) < len(pred) else ''
+    note = f'Confusion matrix{subset}: rows true, columns predicted; share of the true class, count below.'
     figs = {'confusion': (plot_confusions(focus, None), note)}
     if (gm.group != 'all').any(): figs['groups'] = (plot_group_uar(gm), EVAL_CAPTIONS['groups'])
     for c in ('accent', 'source'):
         if c in focus and focus[c].nunique() > 1:
-            figs[f'confusion_{c}'] = (plot_confusions(focus, c), f'Confusion matrices by {c}{on}.')
-            figs[f'recall_{c}'] = (plot_recall_heatmap(focus, c), f'Recall of each emotion by {c}{on}.')
-    figs['reliability'] = (plot_reliability(focus), EVAL_CAPTIONS['reliability'] + on)
-    if (bins := plot_error_bins(focus)) is not None: figs['errors'] = (bins, EVAL_CAPTIONS['bins'] + on)
+            figs[f'confusion_{c}'] = (plot_confusions(focus, c), f'Confusion matrices by {c}{subset}.')
+            figs[f'recall_{c}'] = (plot_recall_heatmap(focus, c), f'Recall of each emotion by {c}{subset}.')
+    figs['reliability'] = (plot_reliability(focus), EVAL_CAPTIONS['reliability'] + subset)
+    if (bins := plot_error_bins(focus)) is not None: figs['errors'] = (bins, EVAL_CAPTIONS['bins'] + subset)
     return figs
 
 def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', header:str='', n_errors:int=20) -> Path:
