@@ -37,7 +37,7 @@ VAD_FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
 
 # %% ../nbs/10_collect.ipynb #00000009
 class VadStream:
-    "Speech probabilities of a 16 kHz stream fed in blocks of any size, one per 32 ms frame; state carried across blocks."
+    "Speech probabilities of a 16 kHz stream fed in blocks of any size, one per 32 ms frame, state carried over."
     def __init__(self, max_frames:int=512):
         self.session, self.max_frames = _vad_model().session, max_frames
         self.h, self.c = np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)
@@ -56,7 +56,8 @@ class VadStream:
         out = []
         for i in range(0, len(frames), self.max_frames):
             block = np.concatenate([ctx[i:i+self.max_frames], frames[i:i+self.max_frames]], 1)
-            p, self.h, self.c = self.session.run(['speech_probs', 'hn', 'cn'], {'input': block, 'h': self.h, 'c': self.c})
+            feed = {'input': block, 'h': self.h, 'c': self.c}
+            p, self.h, self.c = self.session.run(['speech_probs', 'hn', 'cn'], feed)
             out.append(p.reshape(-1))
         return np.concatenate(out)
 
@@ -83,7 +84,7 @@ def _join_short(spans, lo:int, hi:int, gap:int) -> list[tuple[int, int]]:
 # %% ../nbs/10_collect.ipynb #0000000d
 def clip_spans(probs:np.ndarray, n:int, min_seconds:float=1., max_seconds:float=10., threshold:float=0.5,
                min_pause:float=0.25, join:float=0.5, pad:float=0.03, sr:int=SR) -> list[tuple[int, int]]:
-    "Clips (start, end in samples) of a stream of `n` samples from its VAD `probs`: speech cut at pauses, within the limits."
+    "Clips (start, end in samples) of `n` samples from their VAD `probs`: speech cut at pauses, within the limits."
     from silero_vad.utils_vad import get_speech_timestamps_from_probs
     ts = get_speech_timestamps_from_probs(list(map(float, probs)), sampling_rate=sr, threshold=threshold,
                                           min_silence_duration_ms=int(min_pause*1000), speech_pad_ms=int(pad*1000),
@@ -95,7 +96,7 @@ def clip_spans(probs:np.ndarray, n:int, min_seconds:float=1., max_seconds:float=
 # %% ../nbs/10_collect.ipynb #0000000e
 def speech_segments(x:np.ndarray, sr:int=SR, min_seconds:float=0.25, max_seconds:float=float('inf'),
                     **kw) -> list[tuple[float, float]]:
-    "(start, end) in seconds of the speech in array `x` (silero-vad), cut at pauses within `min_seconds`..`max_seconds`."
+    "(start, end) in seconds of the speech in array `x` (silero-vad), cut at pauses, `min_seconds`..`max_seconds` long."
     x = load_audio(x, src_sr=sr, min_seconds=0)
     v = VadStream()
     p = np.concatenate([v.feed(x), v.feed(np.zeros(0, np.float32), last=True)])
@@ -108,7 +109,9 @@ STREAM_SECONDS = 60.  # files longer than this are decoded in blocks
 class _Loaded:
     "A whole decoded recording at 16 kHz."
     def __init__(self, x:np.ndarray): self.x, self.n = x, len(x)
-    def blocks(self, seconds:float=30.): yield from (self.x[i:i+int(seconds*SR)] for i in range(0, self.n, int(seconds*SR)))
+    def blocks(self, seconds:float=30.):
+        k = int(seconds*SR)
+        yield from (self.x[i:i+k] for i in range(0, self.n, k))
     def span(self, a:int, b:int) -> np.ndarray: return self.x[a:b]
     def close(self): pass
 
@@ -182,7 +185,7 @@ def wada_snr(x:np.ndarray) -> float:
     return float(np.interp(_wada_g(x[np.abs(x) > 0] if np.any(x) else x), g, db))
 
 # %% ../nbs/10_collect.ipynb #00000019
-QUIET_DB, NOISY_DB, CLIPPED_SHARE = -40., 10., 0.001  # quality tag thresholds: RMS dBFS, WADA-SNR dB, share at full scale
+QUIET_DB, NOISY_DB, CLIPPED_SHARE = -40., 10., 0.001  # tag thresholds: RMS dBFS, WADA-SNR dB, share at full scale
 
 def clip_quality(x:np.ndarray, min_seconds:float=1.) -> dict:
     "Duration, RMS level, WADA-SNR, clipped share and `;`-joined quality tags (short, quiet, clipped, noisy) of a clip."
@@ -195,11 +198,22 @@ def clip_quality(x:np.ndarray, min_seconds:float=1.) -> dict:
 # %% ../nbs/10_collect.ipynb #0000001c
 NEAR_DUP = 0.93  # fingerprint similarity at or above which a clip is a near-duplicate
 
+def _mel_matrix() -> np.ndarray:
+    "The fingerprint's 128-band mel filterbank (80 Hz-4 kHz, 2048-point FFT), made once."
+    if 'mel' not in _VAD:
+        import librosa
+        M = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=128, fmin=80, fmax=4000).astype(np.float32)
+        _VAD['mel'] = M[:, :513]    # nothing above 4 kHz (bin 512)
+    return _VAD['mel']
+
 def clip_fingerprint(x:np.ndarray, sr:int=SR) -> np.ndarray:
     "Near-duplicate fingerprint: log-mel, 128 bands 80 Hz-4 kHz every 16 ms, 30 dB floor, band means removed (int8)."
-    import librosa
-    S = librosa.feature.melspectrogram(y=np.asarray(x, np.float32), sr=sr, n_fft=2048, hop_length=256, n_mels=128,
-                                       fmin=80, fmax=4000)
+    if sr != SR: x = load_audio(x, src_sr=sr, min_seconds=0)
+    x = np.pad(np.asarray(x, np.float32), 1024, mode='reflect' if len(x) > 1024 else 'constant')
+    frames = np.lib.stride_tricks.sliding_window_view(x, 2048)[::256]
+    from scipy.fft import rfft
+    P = np.abs(rfft(frames*np.hanning(2050)[1:-1].astype(np.float32), axis=1, workers=1)[:, :513])**2
+    S = _mel_matrix() @ P.T
     L = np.log10(S + S.max()*1e-3 + 1e-12)
     return np.clip(np.round((L - L.mean(1, keepdims=True))*40), -127, 127).astype(np.int8)
 
@@ -217,18 +231,20 @@ def fingerprint_similarity(a:np.ndarray, b:np.ndarray, max_lag:int=16) -> float:
     return best
 
 # %% ../nbs/10_collect.ipynb #00000020
-POOL_COLUMNS = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent', 'batch',
-                'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of', 'prompt',
+POOL_COLUMNS = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent',
+                'batch', 'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of', 'prompt',
                 'origin_hash']
 INCOMING_COLUMNS = ['clip_id', 'annotator', 'label']
 _NUMERIC = ['start', 'end', 'duration', 'rms_db', 'snr_db', 'clipped']
 
-def _atomic_write(path:Path, data:bytes):
+def _atomic_write(path:Path, data:bytes, sync:bool=True):
     "Write `data` to `path` through a temporary file in the same folder and `os.replace` (never half written)."
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            if sync: f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -306,26 +322,31 @@ def speaker_pseudonym(pool, speaker:str) -> str:
 
 # %% ../nbs/10_collect.ipynb #00000025
 def _summary_vec(fp:np.ndarray, n:int=64) -> np.ndarray:
-    "A fingerprint's loudness contour stretched to `n` points, unit length: a cheap first test before `fingerprint_similarity`."
+    "A fingerprint's loudness contour stretched to `n` points, unit length: a cheap test before the full match."
     e = fp.astype(np.float32).sum(0)
     v = np.interp(np.linspace(0, len(e) - 1, n), np.arange(len(e)), e) if len(e) > 1 else np.zeros(n, np.float32)
     v = v - v.mean()
     return (v/(np.linalg.norm(v) + 1e-9)).astype(np.float32)
 
 class _FingerprintIndex:
-    "Fingerprints of the pool's clips, searched for a near-duplicate: duration and contour first, then `fingerprint_similarity`."
+    "Fingerprints of the pool's clips, searched for a near-duplicate: duration and contour first, then the full match."
     def __init__(self, fps:dict[str, np.ndarray] | None=None):
-        self.ids, self.fps, self.frames, self.vecs = [], [], [], []
+        self.ids, self.fps, self.n = [], [], 0
+        self.frames, self.vecs = np.zeros(64, np.int64), np.zeros((64, 64), np.float32)
         for k, v in (fps or {}).items(): self.add(k, v)
 
     def add(self, clip_id:str, fp:np.ndarray):
-        self.ids.append(clip_id); self.fps.append(fp); self.frames.append(fp.shape[1]); self.vecs.append(_summary_vec(fp))
+        "Index clip `clip_id` (arrays grow by doubling, so adding stays cheap)."
+        if self.n == len(self.frames):
+            self.frames, self.vecs = np.resize(self.frames, 2*self.n), np.resize(self.vecs, (2*self.n, 64))
+        self.ids.append(clip_id); self.fps.append(fp)
+        self.frames[self.n], self.vecs[self.n] = fp.shape[1], _summary_vec(fp)
+        self.n += 1
 
     def match(self, fp:np.ndarray, threshold:float=NEAR_DUP) -> str:
         "The id of the first indexed clip at least `threshold` similar to `fp`, or ''."
-        if not self.ids: return ''
-        fr, n = np.asarray(self.frames), fp.shape[1]
-        ok = (np.abs(fr - n) <= 0.1*np.maximum(fr, n) + 16) & (np.stack(self.vecs) @ _summary_vec(fp) >= 0.5)
+        fr, n = self.frames[:self.n], fp.shape[1]
+        ok = (np.abs(fr - n) <= 0.1*np.maximum(fr, n) + 16) & (self.vecs[:self.n] @ _summary_vec(fp) >= 0.5)
         for i in np.flatnonzero(ok):
             if fingerprint_similarity(self.fps[i], fp) >= threshold: return self.ids[i]
         return ''
@@ -421,7 +442,8 @@ def _summary_lines(s:CollectSummary) -> list[str]:
     if s.votes: out.append(f'votes: {s.votes} labels written to incoming_votes.csv')
     if s.failed: out.append(f'failed: {len(s.failed)} sources could not be read (listed above)')
     if len(c):
-        c = c.assign(minutes=pd.to_numeric(c.duration)/60, speaker=c.speaker.replace('', '-'), accent=c.accent.replace('', '-'))
+        c = c.assign(minutes=pd.to_numeric(c.duration)/60, speaker=c.speaker.replace('', '-'),
+                     accent=c.accent.replace('', '-'))
         g = c.groupby(['speaker', 'accent'])
         t = g.agg(clips=('clip_id', 'size'), minutes=('minutes', 'sum')).round(1).reset_index()
         out += ['', t.to_string(index=False)]
@@ -476,6 +498,8 @@ class _Run:
         self.rows, self.votes, self.flushed = [], [], time.time()
 
 # %% ../nbs/10_collect.ipynb #0000002f
+def _now() -> datetime.datetime: return datetime.datetime.now(datetime.timezone.utc)
+
 def _quantise(x:np.ndarray) -> np.ndarray:
     "`x` as 16-bit PCM samples, the form clips are stored in."
     return np.clip(np.round(np.asarray(x, np.float64)*32768), -32768, 32767).astype(np.int16)
@@ -492,13 +516,13 @@ def _clip_row(run:_Run, x:np.ndarray, a:int, b:int, item:dict, origin_hash:str, 
     rel = f'clips/{run.batch}/{cid}.flac'
     buf = io.BytesIO()
     sf.write(buf, pcm, SR, format='FLAC', subtype='PCM_16')
-    _atomic_write(run.root/rel, buf.getvalue())
+    _atomic_write(run.root/rel, buf.getvalue(), sync=False)   # a kill keeps it; the index files are synced
     run.ids.add(cid); run.index.add(cid, fp); run.batch_fps[cid] = fp
     meta = dict(item['meta'])
     if run.hash_speaker and meta.get('speaker'): meta['speaker'] = speaker_pseudonym(run.root, meta['speaker'])
     quality = ';'.join(t for t in [q['quality'], tags] if t)
     return dict(path=rel, clip_id=cid, origin=item['origin'], start=f'{a/SR:.3f}', end=f'{b/SR:.3f}', **meta,
-                batch=run.batch, collected_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+                batch=run.batch, collected_at=_now().isoformat(timespec='seconds'),
                 duration=f'{q["duration"]:.3f}', rms_db=f'{q["rms_db"]:.2f}', snr_db=f'{q["snr_db"]:.2f}',
                 clipped=f'{q["clipped"]:.5f}', quality=quality, duplicate_of=dup, origin_hash=origin_hash)
 
@@ -535,7 +559,7 @@ def _collect_item(run:_Run, item:dict):
 # %% ../nbs/10_collect.ipynb #00000031
 def _new_batch(root:Path) -> str:
     "A fresh batch name: the UTC time to the second, with a suffix if that folder exists already."
-    b = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
+    b = _now().strftime('%Y%m%d-%H%M%S')
     i, name = 1, b
     while (root/'clips'/name).exists(): i, name = i + 1, f'{b}-{i}'
     return name
@@ -544,7 +568,8 @@ def collect(srcs, pool, source:str|None=None, speaker:str|None=None, accent:str|
             consent:str|None=None, annotator:str|None=None, min_seconds:float=1., max_seconds:float=10.,
             hash_speaker:bool=False, progress:bool=True, prompt:str|None=None, origin:str|None=None) -> CollectSummary:
     "Cut speech from audio files, folders and manifest CSVs `srcs` into clips in `pool`; a summary of what was added."
-    if not 0 < min_seconds <= max_seconds: raise ValueError(f'need 0 < min_seconds <= max_seconds, not {min_seconds}, {max_seconds}')
+    if not 0 < min_seconds <= max_seconds:
+        raise ValueError(f'need 0 < min_seconds <= max_seconds, not {min_seconds} and {max_seconds}')
     root = _root(pool)
     root.mkdir(parents=True, exist_ok=True)
     meta = dict(source=source or 'collected', speaker=speaker or '', accent=accent or '', gender=gender or '',
@@ -573,7 +598,8 @@ def _drop_votes(root:Path, ids:set[str]) -> int:
         with con:
             for table in ('votes', 'history'):
                 cols = [r[1] for r in con.execute(f'PRAGMA table_info({table})')]
-                if 'clip_id' in cols: n += con.executemany(f'DELETE FROM {table} WHERE clip_id = ?', [(i,) for i in ids]).rowcount
+                if 'clip_id' in cols:
+                    n += con.executemany(f'DELETE FROM {table} WHERE clip_id = ?', [(i,) for i in ids]).rowcount
     finally: con.close()
     return n
 
@@ -660,6 +686,8 @@ def collect_cli(argv:list[str]|None=None) -> int:
                     hash_speaker=a.hash_speaker, progress=not a.quiet)
     except (ValueError, OSError) as e:
         print(f'tamil-ser collect: error: {e}', file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print('tamil-ser collect: interrupted; the clips collected so far are in the pool', file=sys.stderr); return 130
     for line in s.failed: print(f'tamil-ser collect: error: {line}', file=sys.stderr)
     if not a.quiet: print(s)
     return 1 if s.failed else 0
@@ -687,7 +715,8 @@ export function encodeWav(x, rate) {
   v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true); v.setUint32(24, rate, true);
   v.setUint32(28, 2 * rate, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true); str(36, 'data');
   v.setUint32(40, 2 * x.length, true);
-  for (let i = 0; i < x.length; i++) v.setInt16(44 + 2 * i, Math.max(-32768, Math.min(32767, Math.round(x[i] * 32768))), true);
+  for (let i = 0; i < x.length; i++)
+    v.setInt16(44 + 2 * i, Math.max(-32768, Math.min(32767, Math.round(x[i] * 32768))), true);
   return b;
 }
 export async function blobToWav(blob, rate = 16000) {
@@ -702,7 +731,9 @@ export async function blobToWav(blob, rate = 16000) {
 
 # %% ../nbs/10_collect.ipynb #00000049
 RECORDER_JS = METER_JS + r'''
-function el(tag, cls, text) { const e = document.createElement(tag); e.className = cls; if (text) e.textContent = text; return e; }
+function el(tag, cls, text) {
+  const e = document.createElement(tag); e.className = cls; if (text) e.textContent = text; return e;
+}
 function render({ model, el: root }) {
   const box = el('div', 'tamil-ser-recorder');
   const consent = el('input', 'tamil-ser-consent'); consent.type = 'checkbox';
@@ -740,7 +771,10 @@ function render({ model, el: root }) {
     media.start(250); status.textContent = 'recording...'; show(); status.textContent = 'recording...';
   };
   stop.onclick = () => { if (media) media.stop(); };
-  save.onclick = () => { if (wav) { model.send({ type: 'take' }, undefined, [wav]); wav = null; show(); status.textContent = 'saving...'; } };
+  save.onclick = () => {
+    if (!wav) return;
+    model.send({ type: 'take' }, undefined, [wav]); wav = null; show(); status.textContent = 'saving...';
+  };
   skip.onclick = () => { model.set('prompt_index', model.get('prompt_index') + 1); model.save_changes(); };
   for (const k of ['status', 'prompt_index', 'agreed']) model.on(`change:${k}`, show);
   show();
@@ -777,7 +811,7 @@ class Recorder(anywidget.AnyWidget):
         if not self.agreed:
             self.status = 'not saved: tick the consent box first'; return None
         prompt = self.prompts[self.prompt_index % len(self.prompts)] if self.prompts else ''
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')
+        stamp = _now().strftime('%Y%m%dT%H%M%S%fZ')
         with tempfile.TemporaryDirectory() as d:
             f = Path(d)/'take.wav'
             f.write_bytes(wav)
@@ -786,6 +820,7 @@ class Recorder(anywidget.AnyWidget):
         if s.failed: self.status = f'not saved: {s.failed[0].split(": ", 1)[-1]}'
         elif not s.rows: self.status = 'not saved: no speech found in the take'
         else:
-            self.status = f'saved {len(s.rows)} clip{"s"[:len(s.rows) != 1]} ({s.clips.duration.astype(float).sum():.1f} s)'
+            secs = s.clips.duration.astype(float).sum()
+            self.status = f'saved {len(s.rows)} clip{"s"[:len(s.rows) != 1]} ({secs:.1f} s)'
             self.prompt_index += 1
         return s
