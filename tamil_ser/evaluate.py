@@ -345,8 +345,9 @@ def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', h
     figs = _figures(pred, gm)
     for k, (f, _) in figs.items(): save_fig(f, out/'plots'/f'{k}.png')
     per_class = pd.DataFrame(met['per_class']).T.rename_axis('emotion')
+    marked = gm.assign(seen=gm.seen.map({True: 'seen', False: ''}))   # seen rows say so in words
     secs = [('Summary', HTML(_banner(pred) + f'<p class="headline">{html.escape(_headline(met))}</p>'), EVAL_CAPTIONS['summary']),
-            ('Per emotion (all clips)', per_class), ('By group', gm, EVAL_CAPTIONS['groups']),
+            ('Per emotion (all clips)', per_class), ('By group', marked, EVAL_CAPTIONS['groups']),
             ('Most confident errors', HTML(_errors_table(pred, n_errors)), EVAL_CAPTIONS['errors']), ('Files', HTML(_links(out)))]
     secs += [(k.replace('_', ' by '), f, cap) for k, (f, cap) in figs.items()]
     write_text(out/'report.html', html_report(title, secs, header))
