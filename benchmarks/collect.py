@@ -4,10 +4,10 @@ A recording is EmoDB (or RAVDESS) utterances from `../shared/data/<corpus>/manif
 with 0.6-2.5 s pauses of -50 dBFS noise between them, written block by block to a 16 kHz FLAC (never held in memory). An
 utterance's onset counts as found when a clip of the pool starts within 0.35 s of it (clip starts include silero's 30 ms
 padding; RAVDESS files start with about a second of silence, so their true onset is taken where the file first reaches
--35 dB below its peak). Each length is collected in a fresh process, which reports its own peak RSS.
+-35 dB below its peak, `--onset-db`). Each length is collected in a fresh process, which reports its own peak RSS.
 
     python benchmarks/collect.py                      # EmoDB once through (about 22 min), then 10 min, 40 min, 2 h
-    python benchmarks/collect.py --corpus ravdess --minutes 10 120
+    python benchmarks/collect.py --corpus ravdess --skip-once --minutes 10
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -22,7 +22,7 @@ def onset_in_file(x, db=35.):
     e = np.sqrt(np.mean(x[:n].reshape(-1, 160)**2, 1))
     return float(np.argmax(e > e.max()*10**(-db/20))*0.01)
 
-def build(manifest, out, minutes=None, seed=0):
+def build(manifest, out, minutes=None, seed=0, onset_db=35.):
     "Write a long recording of the manifest's utterances to `out`; return the true onsets (s) and its duration."
     from tamil_ser.audio import load_audio
     m = pd.read_csv(manifest)
@@ -34,7 +34,7 @@ def build(manifest, out, minutes=None, seed=0):
         while t < limit:
             x = load_audio(paths[i % len(paths)]); i += 1
             gap = rng.normal(0, 10**(-50/20), int(rng.uniform(0.6, 2.5)*SR)).astype(np.float32)
-            onsets.append(t + len(gap)/SR + onset_in_file(x)); t += (len(gap) + len(x))/SR
+            onsets.append(t + len(gap)/SR + onset_in_file(x, onset_db)); t += (len(gap) + len(x))/SR
             f.write(np.concatenate([gap, x + rng.normal(0, 10**(-50/20), len(x)).astype(np.float32)]))
         f.write(np.zeros(SR, np.float32))
     return np.array(onsets), t + 1
@@ -72,15 +72,18 @@ def main(argv=None):
     ap.add_argument('--corpus', default='emodb', help='emodb or ravdess (../shared/data/<corpus>/manifest.csv)')
     ap.add_argument('--manifest', help='another manifest instead')
     ap.add_argument('--minutes', type=float, nargs='*', default=[10, 40, 120], help='lengths for the memory curve')
+    ap.add_argument('--onset-db', type=float, default=35., help='true onset: where a file first comes this many dB '
+                    'below its peak (default 35; RAVDESS breathes before speaking: at 35 dB breaths count as onsets)')
+    ap.add_argument('--skip-once', action='store_true', help='skip the recording of the whole corpus once through')
     a = ap.parse_args(argv)
     man = Path(a.manifest or ROOT.parent/'shared'/'data'/a.corpus/'manifest.csv')
     print(f'machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (other work changes every '
           'figure)')
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        for mins in [None, *a.minutes]:
+        for mins in [*([] if a.skip_once else [None]), *a.minutes]:
             t = time.time()
-            onsets, dur = build(man, d/'rec.flac', mins)
+            onsets, dur = build(man, d/'rec.flac', mins, onset_db=a.onset_db)
             built = time.time() - t
             r = run(d/'rec.flac', d/f'pool{mins}')
             kind = 'corpus once' if mins is None else 'cycled'
