@@ -147,3 +147,24 @@ def test_removal_leaves_everything_else_byte_identical(sample, tmp_path):
     assert len(remove(pool, origin=o)) == 1 and o not in set(pool.table.origin)
     r = run_cli('remove', tmp_path/'nothing', '--speaker', 'n1')
     assert r.returncode == 2 and 'not a pool' in r.stderr
+
+def test_survives_a_kill_and_finishes_on_rerun(long_wav, tmp_path):
+    "SIGKILL in the middle of a collect: pool.csv is whole, every row's clip exists, and running again completes it."
+    import signal, time
+    path, _ = long_wav
+    code = ('import sys, tamil_ser.collect as c; c.time.time = lambda t=[0.]: t.__setitem__(0, t[0] + 11) or t[0]; '
+            'sys.exit(c.collect_cli(sys.argv[1:]))')                      # a flush after every source
+    x, srcs = load_audio(path), [tmp_path/f'r{i}.wav' for i in range(6)]
+    for i, f in enumerate(srcs): sf.write(f, x[i*SR:(i+20)*SR], SR)
+    p = subprocess.Popen([sys.executable, '-c', code, *map(str, srcs), '--pool', str(tmp_path/'pool'), '-q'])
+    csv = tmp_path/'pool'/'pool.csv'
+    t0 = time.time()
+    while not csv.exists() and time.time() - t0 < 120: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    t = Pool(tmp_path/'pool').table
+    assert len(t) and all((tmp_path/'pool'/f).exists() for f in t.path)
+    collect(srcs, tmp_path/'pool', progress=False)
+    t = Pool(tmp_path/'pool').table
+    assert t.clip_id.is_unique and set(t.origin) == set(map(str, srcs))
+    assert all((tmp_path/'pool'/f).exists() for f in t.path)
