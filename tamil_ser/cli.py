@@ -30,11 +30,13 @@ def _stage(cmd: str, argv: list) -> int:
     mod, fn, _ = STAGES[cmd]
     return getattr(importlib.import_module(mod), fn)(argv)
 
-# %% ../nbs/20_cli.ipynb #e8faf7ef
+# %% ../nbs/20_cli.ipynb #38df972d
 def _read(a):
     "The manifest of the DATA paths of a command."
     from tamil_ser.data import read_data
-    return read_data(*a.data, source=a.source, speakers=a.speakers)
+    m = read_data(*a.data, source=a.source, speakers=a.speakers)
+    m.attrs['path'] = ', '.join(map(str, a.data))      # named in report headers
+    return m
 
 def _print_problems(r, warnings: bool):
     "One line per error (or per problem, with `warnings`)."
@@ -77,7 +79,7 @@ def _settings(a, skip=()) -> dict:
     from tamil_ser.train import Settings
     return {f.name: getattr(a, f.name) for f in dataclasses.fields(Settings) if f.name not in skip}
 
-# %% ../nbs/20_cli.ipynb #bfc38f35
+# %% ../nbs/20_cli.ipynb #b0efa283
 def _report(run):
     "Write the run's report.html when it has held-out predictions."
     from tamil_ser.evaluate import run_report
@@ -111,6 +113,10 @@ def _evaluate(a) -> int:
     from tamil_ser.evaluate import evaluate
     run = evaluate(a.model, _read(a), out=a.out, adapt='auto' if a.adapt is None else a.adapt, progress=not a.quiet)
     print(run)
+    u = run.metrics.get('unseen')
+    if u and u.get('n') and u['n'] < run.metrics['n']:
+        print(f"speakers unseen in training only: UAR {u['uar']:.3f} [{u['uar_ci'][0]:.3f}, {u['uar_ci'][1]:.3f}], n={u['n']} "
+              f"({len(u.get('speakers', []))} speakers): the honest figure")
     if a.out: print(f'written to {a.out}')
     return 0
 

@@ -26,14 +26,14 @@ __all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boo
            'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'RunLock',
            'Run', 'train', 'crossval']
 
-# %% ../nbs/06_train.ipynb #3f8c71ee
+# %% ../nbs/06_train.ipynb #0bbeeae8
 @dataclass
 class Settings:
     "Every setting of a training run: `train`, `crossval`, the command line, the bundle and `params.yaml` share these fields."
     backbone:str=DEFAULT_BACKBONE # HF model id or folder, egemaps, compare, or tiny (random weights: tests only)
     mode:str='finetune' # finetune the encoder with the head, or probe frozen embeddings
     split:str='speaker' # grouping kept apart between train and test: speaker, accent, source, sentence, random, or column
-    test:float=0.2 # share of clips held out for test, by whole groups (0: train on every clip)
+    test:float=0.2 # share of clips held out for test, by whole groups (0: train on every clip; in Python also a group name or list)
     valid:float=0.15 # share held out by speaker for early stopping and calibration (0: none)
     epochs:int|None=None # maximum epochs (default 20 fine-tuning, 300 probing; early stopping decides)
     lr:float|None=None # learning rate of the encoder when fine-tuning (default 3e-5) or of the probe (3e-3)
@@ -65,7 +65,7 @@ def settings_docs(cls=Settings) -> dict:
             docs[line.split(':')[0]] = t.string.lstrip('# ').strip()
     return docs
 
-# %% ../nbs/06_train.ipynb #fdf01722
+# %% ../nbs/06_train.ipynb #671ea5a0
 MODES = ('finetune', 'probe')
 
 def _check(s: Settings) -> Settings:
@@ -75,7 +75,8 @@ def _check(s: Settings) -> Settings:
     if s.norm not in NORMS: raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {s.norm!r}")
     if s.split not in GROUPINGS + ['column']: raise ValueError(f"split must be one of {', '.join(GROUPINGS + ['column'])}, not {s.split!r}")
     for k in ('test', 'valid'):
-        if not 0 <= getattr(s, k) < 1: raise ValueError(f'{k} must be a share from 0 to below 1, not {getattr(s, k)}')
+        v = getattr(s, k)
+        if not isinstance(v, (str, list, tuple)) and not 0 <= v < 1: raise ValueError(f'{k} must be a share from 0 to below 1, not {v}')
     for k in ('batch_size', 'epochs', 'patience'):
         if getattr(s, k) is not None and getattr(s, k) < 1: raise ValueError(f'{k} must be at least 1, not {getattr(s, k)}')
     if s.max_seconds <= 0: raise ValueError(f'max_seconds must be above 0, not {s.max_seconds}')
@@ -152,7 +153,7 @@ def fingerprint(m: pd.DataFrame) -> str:
     "A short hash of a prepared manifest's audio and labels."
     return hashlib.blake2b('\n'.join(sorted(m.hash + m.label)).encode(), digest_size=8).hexdigest()
 
-# %% ../nbs/06_train.ipynb #a2b9a8a1
+# %% ../nbs/06_train.ipynb #f21096d8
 def _column_split(m: pd.DataFrame) -> pd.DataFrame:
     "The manifest's own train/test split, with a warning when it shares speakers."
     if 'split' not in m or not m.split.isin(['train', 'test']).any():
@@ -170,7 +171,7 @@ def _valid_rows(s: pd.DataFrame, st: Settings) -> pd.DataFrame:
     by = 'speaker' if has_spk else (st.split if st.split in GROUPINGS else 'random')
     groups = s.iloc[tr][by].nunique() if by in s else len(tr)
     if not st.valid or groups < 3: return s
-    share = min(st.valid * len(s) / len(tr), 0.5)
+    share = st.valid if isinstance(st.valid, (str, list, tuple)) else min(st.valid * len(s) / len(tr), 0.5)
     held = split_data(s.iloc[tr], by=by, test=share, seed=st.seed + 1, verbose=False).split.to_numpy() == 'test'
     s.iloc[tr[held], s.columns.get_loc('split')] = 'valid'
     return s
