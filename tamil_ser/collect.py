@@ -244,7 +244,9 @@ def _atomic_write(path:Path, data:bytes, sync:bool=True):
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
-            if sync: f.flush(); os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -339,7 +341,8 @@ class _FingerprintIndex:
         "Index clip `clip_id` (arrays grow by doubling, so adding stays cheap)."
         if self.n == len(self.frames):
             self.frames, self.vecs = np.resize(self.frames, 2*self.n), np.resize(self.vecs, (2*self.n, 64))
-        self.ids.append(clip_id); self.fps.append(fp)
+        self.ids.append(clip_id)
+        self.fps.append(fp)
         self.frames[self.n], self.vecs[self.n] = fp.shape[1], _summary_vec(fp)
         self.n += 1
 
@@ -509,7 +512,9 @@ def _clip_row(run:_Run, x:np.ndarray, a:int, b:int, item:dict, origin_hash:str, 
     pcm = _quantise(x)
     y = pcm.astype(np.float32)/32768
     cid = clip_hash(y)
-    if cid in run.ids: run.summary.already += 1; return None
+    if cid in run.ids:
+        run.summary.already += 1
+        return None
     q = clip_quality(y, run.min_seconds)
     fp = clip_fingerprint(y)
     dup = run.index.match(fp)
@@ -517,7 +522,9 @@ def _clip_row(run:_Run, x:np.ndarray, a:int, b:int, item:dict, origin_hash:str, 
     buf = io.BytesIO()
     sf.write(buf, pcm, SR, format='FLAC', subtype='PCM_16')
     _atomic_write(run.root/rel, buf.getvalue(), sync=False)   # a kill keeps it; the index files are synced
-    run.ids.add(cid); run.index.add(cid, fp); run.batch_fps[cid] = fp
+    run.ids.add(cid)
+    run.index.add(cid, fp)
+    run.batch_fps[cid] = fp
     meta = dict(item['meta'])
     if run.hash_speaker and meta.get('speaker'): meta['speaker'] = speaker_pseudonym(run.root, meta['speaker'])
     quality = ';'.join(t for t in [q['quality'], tags] if t)
@@ -541,7 +548,9 @@ def _collect_item(run:_Run, item:dict):
     "Collect one recording: hash it, find speech, store its clips; rows and votes wait in `run` for the next flush."
     oh = _file_hash(item['path'])
     if oh in run.origins:
-        run.summary.copies += 1; run.bar.update(_duration(item['path'])); return
+        run.summary.copies += 1
+        run.bar.update(_duration(item['path']))
+        return
     audio = _open_audio(item['path'])
     try:
         probs = _probs(audio, run.bar.update)
@@ -666,10 +675,12 @@ def _remove_cli(argv:list[str]) -> int:
                                 'and votes of one speaker, or of every clip cut from one origin file.')
     p.add_argument('pool')
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument('--speaker'); g.add_argument('--origin')
+    g.add_argument('--speaker', help='the speaker id (or the id before hashing)')
+    g.add_argument('--origin', help='the origin file, as given to collect')
     a = p.parse_args(argv)
     if not (Path(a.pool)/'pool.csv').exists():
-        print(f'tamil-ser collect remove: error: {a.pool}: not a pool (no pool.csv)', file=sys.stderr); return 2
+        print(f'tamil-ser collect remove: error: {a.pool}: not a pool (no pool.csv)', file=sys.stderr)
+        return 2
     gone = remove(a.pool, speaker=a.speaker, origin=a.origin)
     who = f'speaker {a.speaker}' if a.speaker else f'origin {a.origin}'
     print(f'removed {len(gone)} clips of {who}' if len(gone) else f'no clips of {who} in {a.pool}')
@@ -685,9 +696,11 @@ def collect_cli(argv:list[str]|None=None) -> int:
                     consent=a.consent, annotator=a.annotator, min_seconds=a.min_seconds, max_seconds=a.max_seconds,
                     hash_speaker=a.hash_speaker, progress=not a.quiet)
     except (ValueError, OSError) as e:
-        print(f'tamil-ser collect: error: {e}', file=sys.stderr); return 2
+        print(f'tamil-ser collect: error: {e}', file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print('tamil-ser collect: interrupted; the clips collected so far are in the pool', file=sys.stderr); return 130
+        print('tamil-ser collect: interrupted; the clips collected so far are in the pool', file=sys.stderr)
+        return 130
     for line in s.failed: print(f'tamil-ser collect: error: {line}', file=sys.stderr)
     if not a.quiet: print(s)
     return 1 if s.failed else 0
@@ -809,7 +822,8 @@ class Recorder(anywidget.AnyWidget):
     def add_take(self, wav:bytes) -> CollectSummary | None:
         "Add one take (WAV bytes) to the pool through `collect`; refused until the consent box is ticked."
         if not self.agreed:
-            self.status = 'not saved: tick the consent box first'; return None
+            self.status = 'not saved: tick the consent box first'
+            return None
         prompt = self.prompts[self.prompt_index % len(self.prompts)] if self.prompts else ''
         stamp = _now().strftime('%Y%m%dT%H%M%S%fZ')
         with tempfile.TemporaryDirectory() as d:

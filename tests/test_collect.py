@@ -13,7 +13,8 @@ def recording(rows, seed=0, noise_db=-50.):
     for p in rows.path:
         gap = rng.normal(0, 10**(noise_db/20), int(rng.uniform(0.6, 2.5)*SR)).astype(np.float32)
         x = load_audio(p)
-        onsets.append(t + len(gap)/SR); t += (len(gap) + len(x))/SR
+        onsets.append(t + len(gap)/SR)
+        t += (len(gap) + len(x))/SR
         parts += [gap, x]
     return np.concatenate(parts + [np.zeros(SR, np.float32)]), np.array(onsets)
 
