@@ -437,7 +437,8 @@ def _summary_lines(s:CollectSummary) -> list[str]:
     c = s.clips
     dur = pd.to_numeric(c.duration).sum() if len(c) else 0.
     tags = c.quality.str.split(';').explode().replace('', 'ok').value_counts() if len(c) else pd.Series(dtype=int)
-    out = [f'{s.sources} sources, {_hours(s.seconds_in)} in -> {len(c)} clips, {_hours(dur)} (batch {s.batch})',
+    out = [f'{s.sources} source{"s"[:s.sources != 1]}, {_hours(s.seconds_in)} in -> {len(c)} clips, {_hours(dur)} '
+           f'(batch {s.batch})',
            'quality: ' + (' · '.join(f'{k} {v}' for k, v in tags.items()) or 'no clips'),
            f'duplicates: {(c.duplicate_of != "").sum() if len(c) else 0} near-duplicates marked, {s.already} clips '
            f'already in the pool, {s.copies} recordings already collected',
