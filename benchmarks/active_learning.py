@@ -114,6 +114,24 @@ def plot(curves, path, per_round):
     ax.grid(alpha=0.3); ax.legend(fontsize=10)
     fig.tight_layout(); fig.savefig(path, dpi=120)
 
+def report(curves, a, seconds):
+    "Write curves.csv, summary.json and the plot; print the mean curves and whether the goal is met."
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(out/'curves.csv', index=False)
+    mean = curves.groupby(['strategy', 'labels']).uar.mean().unstack(0)
+    target = mean['random'].iloc[-1] if 'random' in mean else None
+    need = {s: labels_to_reach(mean[s], target) for s in mean} if target is not None else {}
+    per_round = int(curves.labels[curves.labels > 0].min())
+    summary = dict(backbone=a.backbone, seeds=sorted(curves.seed.unique().tolist()), per_round=per_round, seconds=seconds,
+                   mean_uar={s: [round(x, 4) for x in mean[s]] for s in mean}, labels=mean.index.tolist(),
+                   useful_labels_at_max=curves[curves.labels == curves.labels.max()].groupby('strategy').trained.mean().round(1).to_dict(),
+                   random_at_max=None if target is None else round(float(target), 4), labels_to_reach_random_at_max=need,
+                   goal_default_within_120=None if 'default' not in need else bool(need['default'] is not None and need['default'] <= 120))
+    (out/'summary.json').write_text(json.dumps(summary, indent=2))
+    plot(curves, out/'active_learning.png', per_round)
+    print(mean.round(3).to_string())
+    print(json.dumps({k: summary[k] for k in ('random_at_max', 'labels_to_reach_random_at_max', 'useful_labels_at_max', 'goal_default_within_120')}))
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--backbone', default='compare', choices=['compare', 'egemaps'])
@@ -122,7 +140,9 @@ def main(argv=None):
     ap.add_argument('--per-round', type=int, default=40)
     ap.add_argument('--strategies', nargs='+', default=['random', 'uncertainty', 'diverse', 'default'])
     ap.add_argument('--out', default='benchmarks/out/active_learning')
+    ap.add_argument('--curves', nargs='+', metavar='CSV', help='no runs: summarise and plot curves.csv files of earlier runs together')
     a = ap.parse_args(argv)
+    if a.curves: return report(pd.concat([pd.read_csv(f) for f in a.curves], ignore_index=True), a, 0)
     warnings.filterwarnings('ignore', module='sklearn')     # constant ComParE features on a few clips: harmless
     if not (DATA/'ravdess'/'manifest.csv').exists(): sys.exit(f'active_learning: no {DATA}/ravdess/manifest.csv: this benchmark needs ../shared/data')
     lab, XL, field, XF, test = load(a.backbone)
@@ -140,20 +160,7 @@ def main(argv=None):
             t = time.time()
             rows += run(s, seed, ctx, a.rounds, a.per_round, work)
             print(f'{s:<12} seed {seed}: ' + ' '.join(f"{r['uar']:.3f}" for r in rows[-a.rounds - 1:]) + f'  ({time.time() - t:.0f} s)', flush=True)
-    curves = pd.DataFrame(rows)
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    curves.to_csv(out/'curves.csv', index=False)
-    mean = curves.groupby(['strategy', 'labels']).uar.mean().unstack(0)
-    target = mean['random'].iloc[-1] if 'random' in mean else None
-    need = {s: labels_to_reach(mean[s], target) for s in mean} if target is not None else {}
-    summary = dict(backbone=a.backbone, seeds=a.seeds, per_round=a.per_round, rounds=a.rounds, seconds=round(time.time() - t0),
-                   mean_uar={s: [round(x, 4) for x in mean[s]] for s in mean}, labels=mean.index.tolist(),
-                   random_at_max=None if target is None else round(float(target), 4), labels_to_reach_random_at_max=need,
-                   goal_default_within_120=None if 'default' not in need else bool(need['default'] is not None and need['default'] <= 120))
-    (out/'summary.json').write_text(json.dumps(summary, indent=2))
-    plot(curves, out/'active_learning.png', a.per_round)
-    print(mean.round(3).to_string())
-    print(json.dumps({k: summary[k] for k in ('random_at_max', 'labels_to_reach_random_at_max', 'goal_default_within_120', 'seconds')}))
+    report(pd.DataFrame(rows), a, round(time.time() - t0))
     shutil.rmtree(work, ignore_errors=True)
 
 if __name__ == '__main__': main()
