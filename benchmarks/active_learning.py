@@ -45,7 +45,8 @@ def fit(Z, y, seed=0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     k = min(1000, Z.shape[1])
-    return make_pipeline(SelectKBest(f_classif, k=k), LogisticRegression(C=0.1, max_iter=300, class_weight='balanced', random_state=seed)).fit(Z, y)
+    lr = LogisticRegression(C=0.1, max_iter=300, class_weight='balanced', random_state=seed)
+    return make_pipeline(SelectKBest(f_classif, k=k), lr).fit(Z, y)
 
 def zscore(X): return (X - X.mean(0)) / (X.std(0) + 1e-6), X.mean(0), X.std(0) + 1e-6
 
@@ -130,7 +131,8 @@ def report(curves, a, seconds):
     (out/'summary.json').write_text(json.dumps(summary, indent=2))
     plot(curves, out/'active_learning.png', per_round)
     print(mean.round(3).to_string())
-    print(json.dumps({k: summary[k] for k in ('random_at_max', 'labels_to_reach_random_at_max', 'useful_labels_at_max', 'goal_default_within_120')}))
+    keys = ('random_at_max', 'labels_to_reach_random_at_max', 'useful_labels_at_max', 'goal_default_within_120')
+    print(json.dumps({k: summary[k] for k in keys}))
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -144,7 +146,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.curves: return report(pd.concat([pd.read_csv(f) for f in a.curves], ignore_index=True), a, 0)
     warnings.filterwarnings('ignore', module='sklearn')     # constant ComParE features on a few clips: harmless
-    if not (DATA/'ravdess'/'manifest.csv').exists(): sys.exit(f'active_learning: no {DATA}/ravdess/manifest.csv: this benchmark needs ../shared/data')
+    if not (DATA/'ravdess'/'manifest.csv').exists():
+        sys.exit(f'active_learning: no {DATA}/ravdess/manifest.csv: this benchmark needs ../shared/data')
     lab, XL, field, XF, test = load(a.backbone)
     ZL, (ZF, mu, sd) = zscore(XL)[0], zscore(XF)
     te = np.flatnonzero(field.speaker.isin(test) & field.label.isin(EMOTIONS))
@@ -152,14 +155,16 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix='al-'))
     _, row_of = make_pool(work/'probe', field, test)
     ctx = (lab, ZL, lab.label.map(EMOTIONS.index).to_numpy(), field, ZF, row_of, te, yte, a.backbone, mu, sd, test)
-    print(f'pool: {len(row_of)} clips of {field.speaker.nunique() - len(test)} actors (five-class {field.label.iloc[list(row_of.values())].isin(EMOTIONS).mean():.0%}); '
+    five = field.label.iloc[list(row_of.values())].isin(EMOTIONS).mean()
+    print(f'pool: {len(row_of)} clips of {field.speaker.nunique() - len(test)} actors (five-class {five:.0%}); '
           f'field test: {len(te)} five-class clips of {len(test)} actors')
     rows, t0 = [], time.time()
     for s in a.strategies:
         for seed in a.seeds:
             t = time.time()
             rows += run(s, seed, ctx, a.rounds, a.per_round, work)
-            print(f'{s:<12} seed {seed}: ' + ' '.join(f"{r['uar']:.3f}" for r in rows[-a.rounds - 1:]) + f'  ({time.time() - t:.0f} s)', flush=True)
+            curve = ' '.join(f"{r['uar']:.3f}" for r in rows[-a.rounds - 1:])
+            print(f'{s:<12} seed {seed}: {curve}  ({time.time() - t:.0f} s)', flush=True)
     report(pd.DataFrame(rows), a, round(time.time() - t0))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -48,7 +48,9 @@ def main(argv=None):
     votes.to_csv(tmp/'votes.csv', index=False)
     t = time.time(); s = L.import_votes(pool, tmp/'votes.csv'); ti = time.time() - t
     print(f"label import of {a.votes} votes: {ti:.2f} s  [target < 10 s]  new {s['new']}, bad {len(s['bad'])}")
-    t = time.time(); s = L.import_votes(pool, tmp/'votes.csv'); print(f"the same file again: {time.time() - t:.2f} s, unchanged {s['unchanged']}")
+    t = time.time()
+    s = L.import_votes(pool, tmp/'votes.csv')
+    print(f"the same file again: {time.time() - t:.2f} s, unchanged {s['unchanged']}")
     t = time.time(); m = L.export_labels(pool, verbose=False); print(f'export_labels of {len(m)} clips: {time.time() - t:.2f} s')
     t = time.time(); g = L.agreement(pool); print(f"agreement over {g['votes']} votes: {time.time() - t:.2f} s (alpha {g['alpha']:.3f})")
 

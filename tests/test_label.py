@@ -38,7 +38,8 @@ def run_py(code, **kw):
 def test_cli_import_reports_bad_rows_and_keeps_the_rest(pool, tmp_path):
     ids = ids_of(pool)
     pd.DataFrame(dict(clip_id=ids[:3] + ['nope'], label=['angry', 'joy', 'meh', 'sad'])).to_csv(tmp_path/'a.csv', index=False)
-    r = run_py(f"import sys; from tamil_ser.label import label_cli; sys.exit(label_cli(['import', {str(pool)!r}, {str(tmp_path/'a.csv')!r}, '--annotator', 'ann']))")
+    args = ['import', str(pool), str(tmp_path/'a.csv'), '--annotator', 'ann']
+    r = run_py(f"import sys; from tamil_ser.label import label_cli; sys.exit(label_cli({args!r}))")
     assert r.returncode == 1, r.stderr
     err = r.stderr.strip().splitlines()
     assert len(err) == 2 and 'Traceback' not in r.stderr
@@ -108,7 +109,8 @@ def test_replaced_votes_go_to_history_and_reimport_changes_nothing(pool, tmp_pat
 
 def test_export_manifest(pool, tmp_path):
     ids, v = ids_of(pool), Votes(pool)
-    for a, labs in {'a': ['angry', 'sad', 'happy', 'no_speech', 'other', 'fear'], 'b': ['angry', 'happy', 'happy', 'bad_audio', 'other', 'fear'],
+    for a, labs in {'a': ['angry', 'sad', 'happy', 'no_speech', 'other', 'fear'],
+                    'b': ['angry', 'happy', 'happy', 'bad_audio', 'other', 'fear'],
                     'c': ['sad', 'fear', 'happy', 'happy', 'other', None]}.items():
         for cid, lab in zip(ids, labs):
             if lab: v.add(cid, a, lab)
@@ -142,7 +144,8 @@ def test_agreement_json_and_careless_rater(pool, tmp_path):
     assert len(a['pairs']) == 3 and all('confusion' in p for p in a['pairs'])
     import krippendorff
     assert 0 < a['alpha'] < 1
-    one = json.loads(run_py(f"from tamil_ser.label import label_cli; label_cli(['agreement', {str(make_pool(tmp_path/'p2'))!r}, '--json'])").stdout)
+    empty = str(make_pool(tmp_path/'p2'))
+    one = json.loads(run_py(f"from tamil_ser.label import label_cli; label_cli(['agreement', {empty!r}, '--json'])").stdout)
     assert one['alpha'] is None and one['votes'] == 0                 # NaN is null: still valid JSON
 
 def test_splits_keep_test_speakers_and_edits(pool):

@@ -5,8 +5,10 @@ import hashlib, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
 
-CHROMIUM = os.environ.get('TAMIL_SER_CHROMIUM') or shutil.which('chromium') or ('/usr/bin/chromium' if Path('/usr/bin/chromium').exists() else None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='chromium is not installed (run tools/browser-setup.sh, or set TAMIL_SER_CHROMIUM)')
+CHROMIUM = (os.environ.get('TAMIL_SER_CHROMIUM') or shutil.which('chromium')
+            or ('/usr/bin/chromium' if Path('/usr/bin/chromium').exists() else None))
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason='chromium is not installed (run tools/browser-setup.sh, or set TAMIL_SER_CHROMIUM)')
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--no-proxy-server', '--autoplay-policy=no-user-gesture-required']
 NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -39,9 +41,10 @@ def app(tmp_path_factory):
     pool, ids = labeller_pool(tmp/'pool')
     port, log = free_port(), tmp/'serve.log'
     env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1'}
-    code = ('import sys; from tamil_ser.label import label_cli; '
-            f"sys.exit(label_cli(['serve', {str(pool)!r}, '--annotator', 'meena', '--queue', {str(tmp/'queue.csv')!r}, '--port', '{port}']))")
-    with open(log, 'w') as f: proc = subprocess.Popen([sys.executable, '-c', code], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
+    args = ['serve', str(pool), '--annotator', 'meena', '--queue', str(tmp/'queue.csv'), '--port', str(port)]
+    code = f'import sys; from tamil_ser.label import label_cli; sys.exit(label_cli({args!r}))'
+    with open(log, 'w') as f:
+        proc = subprocess.Popen([sys.executable, '-c', code], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
     url = f'http://127.0.0.1:{port}/'
     try:
         t = time.time()
@@ -74,8 +77,9 @@ def test_label_three_by_keys_one_by_click_undo_one(app, tmp_path):
             root = page.locator('.tamil-ser-labeller')
             root.wait_for(timeout=60_000)
             def on_clip(cid):
-                page.wait_for_function('c => { const r = document.querySelector(".tamil-ser-labeller"); return r && r.dataset.clip === c && !r.dataset.busy; }',
-                                       arg=cid, timeout=20_000)
+                js = ('c => { const r = document.querySelector(".tamil-ser-labeller"); '
+                      'return r && r.dataset.clip === c && !r.dataset.busy; }')
+                page.wait_for_function(js, arg=cid, timeout=20_000)
             on_clip(ids[0])
             assert page.locator('.tamil-ser-answer').count() == 8 and page.locator('.tamil-ser-guess').inner_text() == ''   # guess hidden
             page.wait_for_function('() => document.querySelector(".tamil-ser-labeller audio").src.startsWith("data:audio/wav")')
