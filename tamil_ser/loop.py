@@ -197,10 +197,10 @@ def _predict(model, m: pd.DataFrame) -> pd.DataFrame:
     from tamil_ser.model import SERModel, load_model
     return predict_manifest(model if isinstance(model, SERModel) else load_model(resolve_model(model)), m, progress=False)
 
-def gate(challenger, champion, data, out=None, rules:dict|None=None, progress:bool=False) -> dict:
-    "Judge `challenger` against `champion` (bundle folders, projects or models; None: no champion yet) on manifest `data`."
+def gate(challenger, champion, data, out=None, rules:dict|None=None, progress:bool=False, checked:bool=False) -> dict:
+    "Judge `challenger` against `champion` (bundles, projects or models; None: no champion yet) on manifest `data` (`checked`: validated)."
     m = _read_test(data)
-    if len(m):
+    if len(m) and not checked:
         from tamil_ser.train import prepare
         m = prepare(m, progress)
     new = _predict(challenger, m) if len(m) else pd.DataFrame()
@@ -621,7 +621,8 @@ def stage_evaluate(p='.'):
 def stage_gate(p='.'):
     "Stage 5: the challenger against the champion on the field test speakers, to gate/."
     p = Path(p); champ = recover_registry(p)/'champion'
-    res = gate(p/'runs'/'challenger'/'model', champ if champ.is_dir() else None, p/'data'/'test.csv', out=p/'gate', rules=_params(p)['gate'])
+    res = gate(p/'runs'/'challenger'/'model', champ if champ.is_dir() else None, p/'data'/'test.csv', out=p/'gate', rules=_params(p)['gate'],
+               checked=True)         # the validate stage kept only usable clips
     num = dict(promote=int(res['decision'] == 'promote'), n=res['n'], delta=res['delta'],
                challenger_uar=(res['challenger'] or {}).get('uar'), champion_uar=(res['champion'] or {}).get('uar'))
     _write_atomic(p/'gate'/'metrics.json', json.dumps({k: v for k, v in num.items() if v is not None}, indent=2))
