@@ -30,7 +30,7 @@ def _stage(cmd: str, argv: list) -> int:
     mod, fn, _ = STAGES[cmd]
     return getattr(importlib.import_module(mod), fn)(argv)
 
-# %% ../nbs/20_cli.ipynb #38df972d
+# %% ../nbs/20_cli.ipynb #74fee903
 def _read(a):
     "The manifest of the DATA paths of a command."
     from tamil_ser.data import read_data
@@ -50,9 +50,7 @@ def _validate(a) -> int:
     r = validate(_read(a), min_seconds=a.min_seconds, max_seconds=a.max_seconds, progress=not a.quiet)
     print(r.summary())
     _print_problems(r, a.warnings)
-    if a.out:
-        r.clips.to_csv(a.out, index=False)
-        print(f'\nper-clip table written to {a.out}')
+    if a.out: print(f'\nper-clip table (and confound figures beside it) written to {r.save(a.out)}')
     return 0 if r.ok else 1
 
 # %% ../nbs/20_cli.ipynb #26acf13a

@@ -175,10 +175,10 @@ def _store(f: Path, e: np.ndarray):
     np.save(tmp, e)
     os.replace(tmp, f)
 
-# %% ../nbs/04_features.ipynb #a85698a6
+# %% ../nbs/04_features.ipynb #ad39afcc
 def _read_clip(s, max_seconds):
-    "A clip (path or array) decoded at 16 kHz and cropped to `max_seconds`."
-    return fit_clip(load_audio(s, src_sr=SR) if isinstance(s, np.ndarray) else load_audio(s), max_seconds)
+    "A clip (path or array) at 16 kHz, its centre `max_seconds` (only that part of a file is decoded)."
+    return fit_clip(load_audio(s, src_sr=SR), max_seconds) if isinstance(s, np.ndarray) else load_clip(s, max_seconds)
 
 def _report_bad(bad: list):
     "Print the unreadable clips, ten at most."

@@ -257,7 +257,7 @@ def _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress) -> pd.DataFr
     if best_state is not None: h.load_state_dict(best_state)
     return pd.DataFrame(hist)
 
-# %% ../nbs/06_train.ipynb #3279ad8f
+# %% ../nbs/06_train.ipynb #d463bb75
 def fit_probe(X, y, Xv=None, yv=None,
               hidden:int=0, # hidden units (0: linear)
               epochs:int=300, lr:float=3e-3, wd:float=1e-2, dropout:float=0.2,
@@ -267,7 +267,7 @@ def fit_probe(X, y, Xv=None, yv=None,
               seed:int=0, progress:bool=False,
               solver:str='auto', # 'lbfgs' (logistic regression; default for one layer, linear), or AdamW epochs
               C:float|None=None, # inverse L2 strength of the L-BFGS solver (default 10 per feature)
-              select:int|None=1000, # L-BFGS keeps the features with the highest ANOVA F
+              select:int|None=2000, # L-BFGS keeps the features with the highest ANOVA F
               weights=None): # per-clip loss weights (default: inverse class frequency)
     "Train a `ProbeHead` on features `X (n, layers, dim)` and label ids (or soft targets) `y`; returns (head, history)."
     torch.manual_seed(seed)
@@ -311,14 +311,15 @@ def _lbfgs(h, X, y, w, C=None, select=None, max_iter:int=500):
     opt.step(step)
     return h.eval()
 
-# %% ../nbs/06_train.ipynb #c80354f0
+# %% ../nbs/06_train.ipynb #bf1eee96
 def _targets(d: pd.DataFrame, soft:bool):
-    "Label ids, or the soft-label distribution `p_<emotion>` when `soft` and the manifest has it."
+    "Label ids, or with `soft` the distribution `p_<emotion>` of the votes (one-hot for rows without votes, e.g. lab corpora)."
+    ids = np.array(d.label.map(LABEL2ID), dtype=int)
     cols = [f'p_{e}' for e in EMOTIONS]
-    if soft and all(c in d for c in cols):
-        P = d[cols].fillna(0).to_numpy(np.float32)
-        return P / np.maximum(P.sum(1, keepdims=True), 1e-9)
-    return np.array(d.label.map(LABEL2ID), dtype=int)
+    if not soft or not any(c in d for c in cols): return ids
+    P = np.array(d.reindex(columns=cols).apply(pd.to_numeric, errors='coerce').fillna(0), dtype=np.float32)
+    P[P.sum(1) <= 0] = np.eye(len(EMOTIONS), dtype=np.float32)[ids[P.sum(1) <= 0]]
+    return P / P.sum(1, keepdims=True)
 
 def _source_stats(X, d, norm) -> dict:
     "Statistics of each training source with 5 or more clips (none under norm='none')."
