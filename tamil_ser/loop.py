@@ -104,7 +104,8 @@ def judge(new: pd.DataFrame, old: pd.DataFrame|None=None, rules:dict|None=None) 
     if not len(new): return {**res, 'reasons': ['no labelled clips of field test speakers: nothing to judge on']}
     new = new.reset_index(drop=True)
     spk, kw = _speakers(new), dict(n_boot=r['n_boot'], seed=r['seed'])
-    res.update(n_speakers=int(len(set(spk))) if spk is not None else 0, resampled='speakers' if spk is not None else 'clips (no speaker column)')
+    res.update(n_speakers=int(len(set(spk))) if spk is not None else 0,
+               resampled='speakers' if spk is not None else 'clips (no speaker column)')
     res['challenger'] = _summary(new, speaker_bootstrap(new.label, new.pred, speakers=spk, **kw))
     if old is None: ok, reasons = _first_verdict(res, new)
     else:
@@ -129,8 +130,10 @@ def _plot_gate(res: dict):
     ax.errorbar(d[0], y[0], xerr=[[d[0] - res['delta_ci'][0]], [res['delta_ci'][1] - d[0]]], fmt='none', ecolor='k', capsize=4)
     ax.axvline(0, color='k', lw=0.8)
     ax.axvline(-res['rules']['max_group_drop'], color='C3', ls='--', lw=1, label='max group drop')
-    ax.set_yticks(y, names, fontsize=10); ax.set_xlabel('UAR gain of the challenger', fontsize=10)
-    ax.set_title(f"gate: {res['decision']}", fontsize=11); ax.legend(fontsize=9)
+    ax.set_yticks(y, names, fontsize=10)
+    ax.set_xlabel('UAR gain of the challenger', fontsize=10)
+    ax.set_title(f"gate: {res['decision']}", fontsize=11)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -166,17 +169,20 @@ def _has_tabulate() -> bool:
 # %% ../nbs/12_loop.ipynb #00000016
 def _write_atomic(path, text:str):
     "Write `text` to `path` through a temporary file and a rename, so a reader never sees half a file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
     with os.fdopen(fd, 'w') as f: f.write(text)
     os.replace(tmp, path)
 
 def write_gate(res: dict, out, preds:dict|None=None) -> Path:
     "Write gate.json, summary.md, report.html (and the predictions tables in `preds`) to folder `out`."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     for k, p in (preds or {}).items():
         if p is not None: p.to_csv(out/f'predictions_{k}.csv', index=False)
-    secs = [('Decision', f"{res['decision'].upper()}: " + '; '.join(res['reasons'])), ('Models on the field test set', _models_table(res))]
+    decision = f"{res['decision'].upper()}: " + '; '.join(res['reasons'])
+    secs = [('Decision', decision), ('Models on the field test set', _models_table(res))]
     if res['groups']: secs += [('UAR gain per group', pd.DataFrame(res['groups'])), ('Gains', _plot_gate(res))]
     secs.append(('Rules', pd.DataFrame([{k: str(v) for k, v in res['rules'].items()}])))
     _write_atomic(out/'report.html', _html_report()('tamil-ser gate', secs))
@@ -222,7 +228,8 @@ def _identity() -> dict:
 
 def _env() -> dict:
     "Environment for git, DVC and the stages: this Python first on PATH, no analytics."
-    return {**os.environ, **_identity(), 'DVC_NO_ANALYTICS': '1', 'PATH': f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, **_identity(), 'DVC_NO_ANALYTICS': '1', 'PATH': path}
 
 def _run(cmd:list, cwd, check:bool=True, quiet:bool=True) -> subprocess.CompletedProcess:
     "Run `cmd` in `cwd`; on failure raise LoopError with its last output line."
@@ -281,7 +288,8 @@ def promote(bundle, project, run:str) -> Path:
         if not (Path(bundle)/'tamil_ser.json').exists(): raise LoopError(f'{bundle}: not a model bundle (no tamil_ser.json)')
         tmp = models/'archive'/f'.{run}.tmp'
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(bundle, tmp); os.replace(tmp, arch)
+        shutil.copytree(bundle, tmp)
+        os.replace(tmp, arch)
     if champion_run(project) != run: _install(arch, models, run)
     return models/'champion'
 
@@ -317,7 +325,8 @@ def rollback(project, to:str|None=None, commit:bool=True) -> str:
     append_history(project, dict(time=_now(), run=to, decision='rollback', reasons=f'rolled back from {cur}', champion=to,
                                  commit=_head(project)))
     if commit and (Path(project)/'.dvc').is_dir():
-        _track_models(Path(project)); _commit(Path(project), f'rollback: champion {cur} -> {to}')
+        _track_models(Path(project))
+        _commit(Path(project), f'rollback: champion {cur} -> {to}')
     return to
 
 # %% ../nbs/12_loop.ipynb #00000022
@@ -350,18 +359,21 @@ def _dvc_yaml(lab:list) -> dict:
     "The pipeline: export -> validate -> train -> evaluate -> gate, with metrics, plots and the model artifact declared."
     py = 'python -m tamil_ser.loop'
     pool = ['data/pool/pool.csv', 'data/pool/labels.sqlite', 'data/pool/splits.csv']
+    confusion = dict(cache=False, template='confusion', x='actual', y='predicted')
+    gate_outs = [{f'gate/{f}': dict(cache=False)} for f in ('report.html', 'summary.md', 'gate.json')]
+    champion = dict(path='models/champion', type='model',
+                    desc='the deployed tamil-ser emotion model (models/history.csv says why)')
     return dict(stages=dict(
         export=dict(cmd=f'{py} export', deps=pool, params=['pool', 'field'], outs=['data/field.csv']),
-        validate=dict(cmd=f'{py} validate', deps=['data/field.csv', *lab], params=['lab'], outs=['data/train.csv', 'data/test.csv'],
-                      metrics=[{'metrics/validate.json': dict(cache=False)}]),
+        validate=dict(cmd=f'{py} validate', deps=['data/field.csv', *lab], params=['lab'],
+                      outs=['data/train.csv', 'data/test.csv'], metrics=[{'metrics/validate.json': dict(cache=False)}]),
         train=dict(cmd=f'{py} train', deps=['data/train.csv'], params=['train'], outs=['runs/challenger']),
         evaluate=dict(cmd=f'{py} evaluate', deps=['runs/challenger', 'data/test.csv'], outs=['eval/predictions.csv'],
                       metrics=[{'eval/metrics.json': dict(cache=False)}],
-                      plots=[{'eval/plots/sklearn/confusion_matrix.json': dict(cache=False, template='confusion', x='actual', y='predicted')}]),
-        gate=dict(cmd=f'{py} gate', deps=['runs/challenger', 'data/test.csv'], params=['gate'],
-                  outs=[{'gate/report.html': dict(cache=False)}, {'gate/summary.md': dict(cache=False)}, {'gate/gate.json': dict(cache=False)}],
+                      plots=[{'eval/plots/sklearn/confusion_matrix.json': confusion}]),
+        gate=dict(cmd=f'{py} gate', deps=['runs/challenger', 'data/test.csv'], params=['gate'], outs=gate_outs,
                   metrics=[{'gate/metrics.json': dict(cache=False)}])),
-        artifacts={'champion': dict(path='models/champion', type='model', desc='the deployed tamil-ser emotion model (models/history.csv says why)')})
+        artifacts={'champion': champion})
 
 # %% ../nbs/12_loop.ipynb #00000028
 RETRAIN_WORKFLOW = """name: retrain
@@ -437,10 +449,13 @@ def _new_files(p: Path, params: dict) -> dict:
     try: from tamil_ser.collect import POOL_COLUMNS as cols      # the collection's own header, which it appends under
     except ImportError: cols = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent',
                                 'batch', 'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of']
-    return {'params.yaml': yaml.safe_dump(params, sort_keys=False), 'dvc.yaml': yaml.safe_dump(_dvc_yaml(params['lab']), sort_keys=False),
+    ignored = ['.ipynb_checkpoints/', '__pycache__/', 'models/.incoming/', 'models/.outgoing/', '*.sqlite-wal', '*.sqlite-shm',
+               'gate/predictions_*.csv']
+    return {'params.yaml': yaml.safe_dump(params, sort_keys=False),
+            'dvc.yaml': yaml.safe_dump(_dvc_yaml(params['lab']), sort_keys=False),
             'README.md': PROJECT_README.format(name=p.name), '.github/workflows/retrain.yml': RETRAIN_WORKFLOW,
             'data/pool/pool.csv': ','.join(cols) + '\n', 'data/pool/splits.csv': 'speaker,split\n', 'data/pool/labels.sqlite': '',
-            'models/history.csv': ','.join(HISTORY_COLUMNS) + '\n', '.gitignore': '.ipynb_checkpoints/\n__pycache__/\nmodels/.incoming/\nmodels/.outgoing/\n*.sqlite-wal\n*.sqlite-shm\ngate/predictions_*.csv\n'}
+            'models/history.csv': ','.join(HISTORY_COLUMNS) + '\n', '.gitignore': '\n'.join(ignored) + '\n'}
 
 def _lab_path(p: Path, lab) -> str:
     "A lab corpus as params.yaml stores it: relative to the project when inside it, else absolute."
@@ -458,17 +473,23 @@ def _remote(p: Path, remote) -> str:
 # %% ../nbs/12_loop.ipynb #0000002b
 def init(project, lab=(), backbone:str|None=None, mode:str|None=None, remote:str|None=None, **settings) -> list:
     "Make `project` a git + DVC continuous-learning project; returns the paths it created ([] when it already was one)."
-    p = Path(project); p.mkdir(parents=True, exist_ok=True)
+    p = Path(project)
+    p.mkdir(parents=True, exist_ok=True)
     made = []
-    if not (p/'.git').exists(): _git(p, 'init', '-q'); made.append('.git')
+    if not (p/'.git').exists():
+        _git(p, 'init', '-q')
+        made.append('.git')
     if not (p/'.dvc').exists():
-        _dvc(p, 'init', '-q'); made.append('.dvc')
+        _dvc(p, 'init', '-q')
+        made.append('.dvc')
         for k in ('core.analytics', 'core.check_update'): _dvc(p, 'config', k, 'false')
         _dvc(p, 'remote', 'add', '-d', 'store', _remote(p, remote))
     files = _new_files(p, default_params([_lab_path(p, f) for f in lab], backbone=backbone, mode=mode, **settings))
     for f, text in files.items():
         if (p/f).exists(): continue
-        (p/f).parent.mkdir(parents=True, exist_ok=True); (p/f).write_text(text); made.append(f)
+        (p/f).parent.mkdir(parents=True, exist_ok=True)
+        (p/f).write_text(text)
+        made.append(f)
     for d in ('data/pool/clips', 'models/archive'): (p/d).mkdir(parents=True, exist_ok=True)
     if made: _commit(p, 'tamil-ser init: a continuous-learning project')
     return made
@@ -501,10 +522,12 @@ def _own_field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
     "POOL/splits.csv with new speakers placed by a stable hash (about `test_share` in test); existing rows are kept."
     pool = Path(pool)
     f, t = pool/'splits.csv', pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
-    old = pd.read_csv(f, dtype=str, keep_default_na=False) if f.exists() and f.stat().st_size else pd.DataFrame(columns=['speaker', 'split'])
+    has_rows = f.exists() and f.stat().st_size
+    old = pd.read_csv(f, dtype=str, keep_default_na=False) if has_rows else pd.DataFrame(columns=['speaker', 'split'])
     new = sorted(set(t.get('speaker', pd.Series(dtype=str))) - set(old.speaker) - {''})
     if not new: return old
-    s = pd.concat([old, pd.DataFrame(dict(speaker=new, split=['test' if _share(n) < test_share else 'train' for n in new]))], ignore_index=True)
+    placed = pd.DataFrame(dict(speaker=new, split=['test' if _share(n) < test_share else 'train' for n in new]))
+    s = pd.concat([old, placed], ignore_index=True)
     _write_atomic(f, s.to_csv(index=False))
     return s
 
@@ -534,7 +557,8 @@ def _own_export(pool, out, min_votes:int=1) -> pd.DataFrame:
     t = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
     m = t[t.get('duplicate_of', '') == ''].merge(lab, on='clip_id')
     m['path'] = [os.path.relpath(pool/f, out.parent) for f in m.path]
-    s = pd.read_csv(pool/'splits.csv', dtype=str, keep_default_na=False) if (pool/'splits.csv').exists() else pd.DataFrame(columns=['speaker', 'split'])
+    splits = pool/'splits.csv'
+    s = pd.read_csv(splits, dtype=str, keep_default_na=False) if splits.exists() else pd.DataFrame(columns=['speaker', 'split'])
     m['split'] = m.speaker.map(dict(zip(s.speaker, s.split))).fillna('train')
     _write_atomic(out, m.to_csv(index=False))
     return m
@@ -604,7 +628,8 @@ def stage_evaluate(p='.'):
     "Stage 4: the challenger on the field test speakers; UAR overall and per accent and source through dvclive."
     from dvclive import Live
     from tamil_ser.train import metrics, uar
-    p = Path(p); te = _read_test(p/'data'/'test.csv')
+    p = Path(p)
+    te = _read_test(p/'data'/'test.csv')
     pred = _predict(p/'runs'/'challenger'/'model', te) if len(te) else pd.DataFrame(columns=['label', 'pred'])
     with Live(str(p/'eval'), dvcyaml=None, save_dvc_exp=False, report=None) as live:
         live.log_metric('n', len(pred), plot=False)
@@ -620,9 +645,10 @@ def stage_evaluate(p='.'):
 
 def stage_gate(p='.'):
     "Stage 5: the challenger against the champion on the field test speakers, to gate/."
-    p = Path(p); champ = recover_registry(p)/'champion'
-    res = gate(p/'runs'/'challenger'/'model', champ if champ.is_dir() else None, p/'data'/'test.csv', out=p/'gate', rules=_params(p)['gate'],
-               checked=True)         # the validate stage kept only usable clips
+    p = Path(p)
+    champ = recover_registry(p)/'champion'
+    res = gate(p/'runs'/'challenger'/'model', champ if champ.is_dir() else None, p/'data'/'test.csv', out=p/'gate',
+               rules=_params(p)['gate'], checked=True)         # the validate stage kept only usable clips
     num = dict(promote=int(res['decision'] == 'promote'), n=res['n'], delta=res['delta'],
                challenger_uar=(res['challenger'] or {}).get('uar'), champion_uar=(res['champion'] or {}).get('uar'))
     _write_atomic(p/'gate'/'metrics.json', json.dumps({k: v for k, v in num.items() if v is not None}, indent=2))
@@ -634,11 +660,13 @@ LOOP_STAGES = dict(export=stage_export, validate=stage_validate, train=stage_tra
 def stage_cli(argv:list|None=None) -> int:
     "Run one pipeline stage (what dvc.yaml calls: `python -m tamil_ser.loop STAGE`)."
     ap = argparse.ArgumentParser(prog='python -m tamil_ser.loop', description=stage_cli.__doc__)
-    ap.add_argument('stage', choices=list(LOOP_STAGES)); ap.add_argument('--project', default='.')
+    ap.add_argument('stage', choices=list(LOOP_STAGES))
+    ap.add_argument('--project', default='.')
     a = ap.parse_args(argv)
     try: LOOP_STAGES[a.stage](a.project)
     except (DataError, LoopError, FileNotFoundError, ValueError) as e:
-        print(f'tamil-ser {a.stage}: error: {e}', file=sys.stderr); return 2
+        print(f'tamil-ser {a.stage}: error: {e}', file=sys.stderr)
+        return 2
     return 0
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(stage_cli())
@@ -657,7 +685,8 @@ def _track_data(p: Path):
     db = pool/'labels.sqlite'
     try:
         from tamil_ser.label import Votes, take_incoming
-        take_incoming(pool, verbose=False); Votes(pool).close()       # votes from collect in; the schema made before DVC hashes it
+        take_incoming(pool, verbose=False)      # votes from collect in
+        Votes(pool).close()                     # the schema made before DVC hashes it
     except ImportError: pass
     if db.exists() and db.stat().st_size:
         with sqlite3.connect(db) as c: c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
@@ -693,16 +722,21 @@ def _unlock_git(p: Path):
     "Remove a git index lock left by a git killed mid-commit (older than a minute)."
     f = p/'.git'/'index.lock'
     if f.exists() and datetime.datetime.now().timestamp() - f.stat().st_mtime > 60:
-        print(f'retrain: removing {f}, left by a git process that was killed'); f.unlink()
+        print(f'retrain: removing {f}, left by a git process that was killed')
+        f.unlink()
 
 # %% ../nbs/12_loop.ipynb #00000039
 def retrain(project, push:bool=True, verbose:bool=True) -> dict:
     "One round of the loop in `project`: export, `dvc repro`, gate, promote or not, history, git commit, `dvc push`."
-    p = _project(project); recover_registry(p); _unlock_git(p)
+    p = _project(project)
+    recover_registry(p)
+    _unlock_git(p)
     say = print if verbose else (lambda *a: None)
     _track_data(p)
     stale = json.loads(_dvc(p, 'status', '--json').stdout or '{}')
-    if stale: say(f"retrain: running the pipeline ({', '.join(sorted(stale))} changed)"); _dvc(p, 'repro', '-q')
+    if stale:
+        say(f"retrain: running the pipeline ({', '.join(sorted(stale))} changed)")
+        _dvc(p, 'repro', '-q')
     g, (run, data) = json.loads((p/'gate'/'gate.json').read_text()), _round_id(p)
     done = run in set(loop_history(p).run)
     if not done: _record(p, run, data, g, champion_run(p))
@@ -724,8 +758,10 @@ def _fail(cmd:str, e) -> int:
 def init_cli(argv:list|None=None) -> int:
     "tamil-ser init DIR --lab CSV... [--backbone B] [--mode M] [--remote URL]"
     ap = argparse.ArgumentParser(prog='tamil-ser init', description='Make DIR a git + DVC continuous-learning project.')
-    ap.add_argument('dir'); ap.add_argument('--lab', nargs='*', default=[], help='lab corpora (manifest CSVs or folders)')
-    ap.add_argument('--backbone'); ap.add_argument('--mode', choices=['finetune', 'probe'])
+    ap.add_argument('dir')
+    ap.add_argument('--lab', nargs='*', default=[], help='lab corpora (manifest CSVs or folders)')
+    ap.add_argument('--backbone')
+    ap.add_argument('--mode', choices=['finetune', 'probe'])
     ap.add_argument('--remote', help='DVC remote URL (s3://, gs://, ssh://, a folder); default: DIR-dvc-remote beside DIR')
     a = ap.parse_args(argv)
     try: made = init(a.dir, a.lab, a.backbone, a.mode, a.remote)
@@ -737,9 +773,12 @@ def init_cli(argv:list|None=None) -> int:
 # %% ../nbs/12_loop.ipynb #0000003c
 def gate_cli(argv:list|None=None) -> int:
     "tamil-ser gate CHALLENGER CHAMPION DATA --out DIR"
-    ap = argparse.ArgumentParser(prog='tamil-ser gate', description='Judge a challenger against the champion on field test data.')
-    ap.add_argument('challenger', help='model bundle or project'); ap.add_argument('champion', help="model bundle, project, or 'none'")
-    ap.add_argument('data', help='manifest CSV of the field test clips'); ap.add_argument('--out', required=True)
+    about = 'Judge a challenger against the champion on field test data.'
+    ap = argparse.ArgumentParser(prog='tamil-ser gate', description=about)
+    ap.add_argument('challenger', help='model bundle or project')
+    ap.add_argument('champion', help="model bundle, project, or 'none'")
+    ap.add_argument('data', help='manifest CSV of the field test clips')
+    ap.add_argument('--out', required=True)
     for k, v in GATE_RULES.items():
         if not isinstance(v, list): ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
     a = ap.parse_args(argv)
@@ -752,8 +791,10 @@ def gate_cli(argv:list|None=None) -> int:
 # %% ../nbs/12_loop.ipynb #0000003d
 def retrain_cli(argv:list|None=None) -> int:
     "tamil-ser retrain DIR"
-    ap = argparse.ArgumentParser(prog='tamil-ser retrain', description='One round of the loop: export, dvc repro, gate, promote or not, history, commit, dvc push.')
-    ap.add_argument('dir', nargs='?', default='.'); ap.add_argument('--no-push', action='store_true', help='skip dvc push')
+    about = 'One round of the loop: export, dvc repro, gate, promote or not, history, commit, dvc push.'
+    ap = argparse.ArgumentParser(prog='tamil-ser retrain', description=about)
+    ap.add_argument('dir', nargs='?', default='.')
+    ap.add_argument('--no-push', action='store_true', help='skip dvc push')
     a = ap.parse_args(argv)
     try: retrain(a.dir, push=not a.no_push)
     except (DataError, LoopError) as e: return _fail('retrain', e)
@@ -761,8 +802,10 @@ def retrain_cli(argv:list|None=None) -> int:
 
 def rollback_cli(argv:list|None=None) -> int:
     "tamil-ser rollback DIR [--to RUN]"
-    ap = argparse.ArgumentParser(prog='tamil-ser rollback', description='Restore an earlier champion (recorded in models/history.csv).')
-    ap.add_argument('dir', nargs='?', default='.'); ap.add_argument('--to', help='run to restore (default: the previous champion)')
+    about = 'Restore an earlier champion (recorded in models/history.csv).'
+    ap = argparse.ArgumentParser(prog='tamil-ser rollback', description=about)
+    ap.add_argument('dir', nargs='?', default='.')
+    ap.add_argument('--to', help='run to restore (default: the previous champion)')
     a = ap.parse_args(argv)
     try: run = rollback(a.dir, a.to)
     except (LoopError, DataError) as e: return _fail('rollback', e)
