@@ -725,12 +725,30 @@ def _unlock_git(p: Path):
         print(f'retrain: removing {f}, left by a git process that was killed')
         f.unlink()
 
+def _unlock_dvc(p: Path):
+    "Drop DVC's read/write lock entries of processes that are gone, zombies included (DVC only drops vanished ones)."
+    from tamil_ser.train import pid_alive
+    f = p/'.dvc'/'tmp'/'rwlock'
+    if not f.exists(): return
+    try: lock = json.loads(f.read_text() or '{}')
+    except json.JSONDecodeError: lock = {}
+    live = lambda i: pid_alive(int(i.get('pid', 0)))
+    kept = dict(write={k: i for k, i in lock.get('write', {}).items() if live(i)},
+                read={k: [i for i in v if live(i)] for k, v in lock.get('read', {}).items()})
+    kept['read'] = {k: v for k, v in kept['read'].items() if v}
+    if kept != lock:
+        print(f'retrain: clearing DVC locks of killed processes in {f}')
+        tmp = f.with_name('rwlock.part')
+        tmp.write_text(json.dumps(kept))
+        os.replace(tmp, f)
+
 # %% ../nbs/12_loop.ipynb #00000039
 def retrain(project, push:bool=True, verbose:bool=True) -> dict:
     "One round of the loop in `project`: export, `dvc repro`, gate, promote or not, history, git commit, `dvc push`."
     p = _project(project)
     recover_registry(p)
     _unlock_git(p)
+    _unlock_dvc(p)
     say = print if verbose else (lambda *a: None)
     _track_data(p)
     stale = json.loads(_dvc(p, 'status', '--json').stdout or '{}')

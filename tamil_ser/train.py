@@ -23,8 +23,8 @@ from .model import *
 # %% auto #0
 __all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare',
            'fingerprint', 'splits', 'class_weights', 'clip_weights', 'fit_probe', 'top_features', 'train_probe',
-           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'RunLock',
-           'Run', 'train', 'crossval']
+           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'pid_alive',
+           'RunLock', 'Run', 'train', 'crossval']
 
 # %% ../nbs/06_train.ipynb #0bbeeae8
 @dataclass
@@ -502,28 +502,30 @@ def plot_curves(hist: pd.DataFrame, title:str='', path=None):
     fig.tight_layout()
     return save_fig(fig, path, close=bool(path))
 
-# %% ../nbs/06_train.ipynb #3c5cd6aa
+# %% ../nbs/06_train.ipynb #b0d8136e
 def _run_dir(out, backbone, mode) -> Path:
     "The run folder: `out`, or a new timestamped folder under ./ser_results/."
     if out: return Path(out)
     return Path('ser_results')/f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(str(backbone)).name.replace('/', '-')}-{mode}"
 
-def _alive(pid:int) -> bool:
-    "Whether process `pid` is running."
+def pid_alive(pid:int) -> bool:
+    "Whether process `pid` is running (a zombie, killed but not yet reaped, is not)."
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
-    return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(') ', 1)[-1][:1] != 'Z'
+    except OSError: return True
 
-# %% ../nbs/06_train.ipynb #2df5229e
+# %% ../nbs/06_train.ipynb #89ef7765
 class RunLock:
     "Hold run folder `path` for one run: refuse a folder another live run holds, or a finished run unless `overwrite` (which clears it)."
     def __init__(self, path, overwrite:bool=False, resume:bool=False):
         self.path, self.overwrite, self.resume = Path(path), overwrite, resume
     def __enter__(self):
         p, lock = self.path, self.path/'.lock'
-        if lock.exists() and lock.read_text().strip().isdigit() and _alive(int(lock.read_text())) and int(lock.read_text()) != os.getpid():
-            raise DataError(f'{p}: another run (process {lock.read_text().strip()}) is writing here')
+        holder = lock.read_text().strip() if lock.exists() else ''
+        if holder.isdigit() and int(holder) != os.getpid() and pid_alive(int(holder)):
+            raise DataError(f'{p}: another run (process {holder}) is writing here')
         finished = (p/'metrics.json').exists() or (p/'model').exists()
         if finished and not (self.overwrite or self.resume): raise DataError(f'{p}: holds a finished run; use --overwrite to replace it')
         if finished and self.overwrite: shutil.rmtree(p)

@@ -23,10 +23,24 @@ class Run(NamedTuple):
     @property
     def text(self) -> str: return self.out + self.err
 
+# The child's own peak memory: its VmHWM, written at exit by a sitecustomize hook. wait4's ru_maxrss is no good here:
+# Linux carries the parent's high-water mark across the fork and exec, so a child of a large pytest process looks large.
+HWM_HOOK = """import atexit, os
+def _hwm():
+    f = os.environ.get('TAMIL_SER_HWM_FILE')
+    if f:
+        with open('/proc/self/status') as s: kb = next((l.split()[1] for l in s if l.startswith('VmHWM:')), '')
+        with open(f, 'w') as o: o.write(kb)
+atexit.register(_hwm)
+"""
+
 def run_py(args: list, timeout=300, env=None) -> Run:
-    "Run `python ARGS` in a child; its exit code, stdout, stderr and peak RSS (from wait4, this child only)."
-    full_env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT), **(env or {})}
-    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+    "Run `python ARGS` in a child; its exit code, stdout, stderr and peak RSS (its VmHWM at exit, else wait4's figure)."
+    with tempfile.TemporaryDirectory() as hook, tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+        Path(hook, 'sitecustomize.py').write_text(HWM_HOOK)
+        hwm = Path(hook, 'hwm')
+        full_env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': f'{hook}{os.pathsep}{ROOT}', 'TAMIL_SER_HWM_FILE': str(hwm),
+                    **(env or {})}
         p = subprocess.Popen([sys.executable, *map(str, args)], stdout=out, stderr=err, env=full_env, cwd=ROOT)
         timer = threading.Timer(timeout, p.kill)
         timer.start()
@@ -34,7 +48,8 @@ def run_py(args: list, timeout=300, env=None) -> Run:
         finally: timer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
-        return Run(p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024)
+        kb = hwm.read_text() if hwm.exists() and hwm.read_text().isdigit() else usage.ru_maxrss
+        return Run(p.returncode, out.read(), err.read(), int(kb) / 1024)
 
 def cli(*args, **kw) -> Run:
     "Run `python -m tamil_ser.cli ARGS`."
