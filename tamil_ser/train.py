@@ -516,13 +516,14 @@ def pid_alive(pid:int) -> bool:
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(') ', 1)[-1][:1] != 'Z'
     except OSError: return True
 
-# %% ../nbs/06_train.ipynb #89ef7765
+# %% ../nbs/06_train.ipynb #86450b9c
 class RunLock:
     "Hold run folder `path` for one run: refuse a folder another live run holds, or a finished run unless `overwrite` (which clears it)."
     def __init__(self, path, overwrite:bool=False, resume:bool=False):
         self.path, self.overwrite, self.resume = Path(path), overwrite, resume
     def __enter__(self):
         p, lock = self.path, self.path/'.lock'
+        if not is_main(): return p             # under torchrun, process 0 holds the lock for the whole job
         holder = lock.read_text().strip() if lock.exists() else ''
         if holder.isdigit() and int(holder) != os.getpid() and pid_alive(int(holder)):
             raise DataError(f'{p}: another run (process {holder}) is writing here')
