@@ -18,7 +18,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['META', 'ADAPT_MIN', 'SPREAD_MIN', 'hf_classifier', 'freeze', 'n_trainable', 'ProbeHead', 'fit_temperature',
-           'BundleError', 'check_meta', 'save_atomic', 'SERModel', 'ProbeModel', 'FinetunedModel', 'load_model']
+           'BundleError', 'check_meta', 'pid_alive', 'save_atomic', 'SERModel', 'ProbeModel', 'FinetunedModel',
+           'load_model']
 
 # %% ../nbs/05_model.ipynb #a7ab0b15
 def hf_classifier(backbone:str=DEFAULT_BACKBONE, labels=EMOTIONS, weighted_layers:bool=False, proj_size:int=256):
@@ -117,17 +118,32 @@ def check_meta(meta: dict) -> dict:
     _finite_positive(meta, 'max_seconds', MAX_SECONDS)
     return meta
 
-# %% ../nbs/05_model.ipynb #14331a80
+# %% ../nbs/05_model.ipynb #4a9355d2
+def pid_alive(pid:int) -> bool:
+    "Whether process `pid` is running (a zombie, killed but not yet reaped, is not)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(') ', 1)[-1][:1] != 'Z'
+    except OSError: return True
+
+def _stale_parts(folder: Path):
+    "Temporary folders beside `folder` left by saves whose process was killed."
+    for d in folder.parent.glob(f'.{folder.name}.*'):
+        pid = d.name[len(folder.name) + 2:].split('.')[0]
+        if pid.isdigit() and not pid_alive(int(pid)): yield d
+
 def save_atomic(folder, write) -> Path:
     "Call `write(tmp)` to fill a temporary folder beside `folder`, then put it in `folder`'s place in one rename."
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{folder.name}.', dir=folder.parent))
+    for d in _stale_parts(folder): shutil.rmtree(d, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{folder.name}.{os.getpid()}.', dir=folder.parent))
     try: write(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = folder.with_name(f'.{folder.name}.old-{os.getpid()}')
+    old = folder.with_name(f'.{folder.name}.{os.getpid()}.old')
     if folder.exists(): os.replace(folder, old)
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)

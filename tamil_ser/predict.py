@@ -27,7 +27,9 @@ class ModelNotFoundError(FileNotFoundError):
 def find_model(root='ser_results') -> str:
     "The model to use when none is named: `$TAMIL_SER_MODEL`, else the newest bundle under `root`."
     if os.environ.get('TAMIL_SER_MODEL'): return os.environ['TAMIL_SER_MODEL']
-    metas = sorted(Path(root).rglob(META), key=lambda f: f.stat().st_mtime) if Path(root).is_dir() else []
+    found = Path(root).rglob(META) if Path(root).is_dir() else []
+    hidden = lambda f: any(part.startswith('.') for part in f.relative_to(root).parts)   # half-saved bundles, checkpoints
+    metas = sorted((f for f in found if not hidden(f)), key=lambda f: f.stat().st_mtime)
     if metas: return str(metas[-1].parent)
     raise ModelNotFoundError(f'no model: $TAMIL_SER_MODEL is not set and there is no bundle (a folder with {META}) '
                              f'under {Path(root).absolute()}; train one with `tamil-ser train DATA` '

@@ -23,8 +23,8 @@ from .model import *
 # %% auto #0
 __all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare',
            'fingerprint', 'splits', 'class_weights', 'clip_weights', 'fit_probe', 'top_features', 'train_probe',
-           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'pid_alive',
-           'RunLock', 'Run', 'train', 'crossval']
+           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'RunLock',
+           'Run', 'train', 'crossval']
 
 # %% ../nbs/06_train.ipynb #0bbeeae8
 @dataclass
@@ -502,19 +502,11 @@ def plot_curves(hist: pd.DataFrame, title:str='', path=None):
     fig.tight_layout()
     return save_fig(fig, path, close=bool(path))
 
-# %% ../nbs/06_train.ipynb #b0d8136e
+# %% ../nbs/06_train.ipynb #b4de9559
 def _run_dir(out, backbone, mode) -> Path:
     "The run folder: `out`, or a new timestamped folder under ./ser_results/."
     if out: return Path(out)
     return Path('ser_results')/f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(str(backbone)).name.replace('/', '-')}-{mode}"
-
-def pid_alive(pid:int) -> bool:
-    "Whether process `pid` is running (a zombie, killed but not yet reaped, is not)."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(') ', 1)[-1][:1] != 'Z'
-    except OSError: return True
 
 # %% ../nbs/06_train.ipynb #86450b9c
 class RunLock:
