@@ -5,7 +5,7 @@ and its scores. Needs `tools/browser-setup.sh`; skipped only without chromium.""
 import os, re, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf
-from test_widgets_browser import ARGS, CHROMIUM, free_port, wait_http
+from test_widgets_browser import ARGS, CHROMIUM, voila
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='no chromium (run tools/browser-setup.sh, or set TAMIL_SER_CHROMIUM)')
@@ -30,19 +30,8 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('livemeter')
     train(sample_manifest(), backbone='egemaps', mode='probe', out=tmp/'run', progress=False)
     n = fake_mic_wav(tmp/'mic.wav')
-    port, log = free_port(), tmp/'voila.log'
-    env = {**os.environ, 'TAMIL_SER_MODEL': str(tmp/'run'/'model'), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1'}
-    cmd = [sys.executable, '-m', 'voila', str(HERE/'livemeter.ipynb'), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-           '--show_tracebacks=True', '--Voila.port_retries=0']
-    with open(log, 'w') as f: proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    try:
-        url = f'http://127.0.0.1:{port}/'
-        wait_http(url, proc, log)
+    with voila(HERE/'livemeter.ipynb', tmp, TAMIL_SER_MODEL=str(tmp/'run'/'model')) as (url, log):
         yield url, tmp/'mic.wav', n, log
-    finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 @pytest.fixture(scope='module')
 def page(served, tmp_path_factory):

@@ -4,7 +4,7 @@ records, stops, saves, and finds the take's clip in the pool. Needs `tools/brows
 import os, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf, soxr
-from test_widgets_browser import CHROMIUM, ARGS, free_port, wait_http
+from test_widgets_browser import CHROMIUM, ARGS, voila
 
 HERE = Path(__file__).parent
 Q = 'document.querySelector'
@@ -27,18 +27,9 @@ def speech(tmp_path_factory):
 def served(tmp_path_factory):
     "Voilà serving recorder.ipynb on 127.0.0.1 with an empty pool; yields (url, pool folder, log)."
     tmp = tmp_path_factory.mktemp('recorder')
-    port, log, pool = free_port(), tmp/'voila.log', tmp/'pool'
-    env = {**os.environ, 'TAMIL_SER_POOL': str(pool), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1'}
-    cmd = [sys.executable, '-m', 'voila', str(HERE/'recorder.ipynb'), '--no-browser', f'--port={port}',
-           '--Voila.ip=127.0.0.1', '--show_tracebacks=True', '--Voila.port_retries=0']
-    with open(log, 'w') as f: proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    try:
-        wait_http(f'http://127.0.0.1:{port}/', proc, log)
-        yield f'http://127.0.0.1:{port}/', pool, log
-    finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+    pool = tmp/'pool'
+    with voila(HERE/'recorder.ipynb', tmp, TAMIL_SER_POOL=str(pool)) as (url, log):
+        yield url, pool, log
 
 def test_record_stop_save_lands_in_the_pool(served, speech, tmp_path):
     from playwright.sync_api import sync_playwright

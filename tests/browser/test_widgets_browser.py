@@ -1,7 +1,7 @@
 """End to end in a real browser: Voilà serves tests/browser/widgets.ipynb (an ErrorBrowser and an AudioBrowser) on 127.0.0.1,
 Debian's headless Chromium driven by Playwright clicks a confusion cell and must get an <audio> element playing exactly the
 most confident clip of that cell. Needs `tools/browser-setup.sh` (chromium, voila, playwright); skipped only without chromium."""
-import base64, io, os, shutil, socket, subprocess, sys, time, urllib.request
+import base64, contextlib, io, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf
 
@@ -33,6 +33,25 @@ def wait_http(url, proc, log, secs=60):
         except OSError: time.sleep(0.3)
     pytest.fail(f'voila did not answer {url} within {secs} s:\n{log.read_text()[-3000:]}')
 
+@contextlib.contextmanager
+def voila(notebook, tmp, **env):
+    "Voilà serving `notebook` on a free port of 127.0.0.1 from folder `tmp`, with extra environment `env`; yields (url, log)."
+    port, log = free_port(), tmp/'voila.log'
+    env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1', **env}
+    cmd = [sys.executable, '-m', 'voila', str(notebook), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
+           '--show_tracebacks=True', '--Voila.port_retries=0']
+    with open(log, 'w') as f: proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    try:
+        url = f'http://127.0.0.1:{port}/'
+        wait_http(url, proc, log)
+        yield url, log
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
 @pytest.fixture(scope='module')
 def served(tmp_path_factory):
     "Voilà serving widgets.ipynb on a free port of 127.0.0.1, with a predictions table made here; yields (url, predictions, server log)."
@@ -41,19 +60,8 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('browser')
     pred = mock_predictions(sample_manifest(), seed=0)
     pred.to_csv(tmp/'predictions.csv', index=False)
-    port, log = free_port(), tmp/'voila.log'
-    env = {**os.environ, 'TAMIL_SER_PREDICTIONS': str(tmp/'predictions.csv'), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1'}
-    cmd = [sys.executable, '-m', 'voila', str(HERE/'widgets.ipynb'), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-           '--show_tracebacks=True', '--Voila.port_retries=0']
-    with open(log, 'w') as f: proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    try:
-        url = f'http://127.0.0.1:{port}/'
-        wait_http(url, proc, log)
+    with voila(HERE/'widgets.ipynb', tmp, TAMIL_SER_PREDICTIONS=str(tmp/'predictions.csv')) as (url, log):
         yield url, pred, log
-    finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 @pytest.fixture(scope='module')
 def page(served, tmp_path_factory):
