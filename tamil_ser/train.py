@@ -23,8 +23,8 @@ from .model import *
 # %% auto #0
 __all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare',
            'fingerprint', 'splits', 'class_weights', 'clip_weights', 'fit_probe', 'top_features', 'train_probe',
-           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'train_finetune', 'plot_curves', 'RunLock',
-           'Run', 'train', 'crossval']
+           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'last_checkpoint', 'train_finetune',
+           'plot_curves', 'RunLock', 'Run', 'train', 'crossval']
 
 # %% ../nbs/06_train.ipynb #0bbeeae8
 @dataclass
@@ -454,11 +454,24 @@ def _scores(ev) -> dict:
     p = ev.predictions.argmax(-1)
     return dict(uar=uar(ev.label_ids, p), accuracy=float((ev.label_ids == p).mean()))
 
+# %% ../nbs/06_train.ipynb #a430c819
+def last_checkpoint(ck) -> Path|None:
+    "Newest complete Trainer checkpoint in folder `ck`, removing newer ones a kill left half-written."
+    def step(p): return int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1
+    for p in sorted(Path(ck).glob('checkpoint-*'), key=step, reverse=True):
+        try: json.loads((p/'trainer_state.json').read_text())   # the Trainer writes its state last
+        except (OSError, ValueError):
+            if is_main(): shutil.rmtree(p, ignore_errors=True)
+            continue
+        return p
+
+
 # %% ../nbs/06_train.ipynb #b83a4ba2
 def _run_trainer(t, out: Path, resume: bool):
     "Train; on Ctrl-C say where the checkpoints are and how to go on."
     ck = Path(out)/'checkpoints'
-    try: t.train(resume_from_checkpoint=bool(resume and any(ck.glob('checkpoint-*'))) or None)
+    last = last_checkpoint(ck) if resume else None
+    try: t.train(resume_from_checkpoint=str(last) if last else None)
     except KeyboardInterrupt:
         if is_main(): print(f'\ninterrupted: checkpoints kept in {ck}; run the same command with --resume to continue', flush=True)
         raise
