@@ -24,7 +24,8 @@ from tamil_ser.data import EMOTIONS
 from tamil_ser.features import embed
 from tamil_ser.model import ProbeHead, ProbeModel
 from tamil_ser.sample import sample_manifest
-from tamil_ser.stream import probe_features, probe_proba as proba, stream, truncated_backbone
+from tamil_ser.predict import probe_features, probe_proba as proba, truncated_backbone
+from tamil_ser.stream import stream
 
 def recording(n: int, gap=1.0, seed=0):
     "`n` sample clips separated by `gap` s of noise at -60 dBFS: (audio, true end of each clip in s)."

@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib, inspect, logging, os, shutil, tempfile, threading, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 from .audio import *
-from .features import CACHE, embed
+from .features import CACHE, SMILE_SETS, HFBackbone, embed
 from .model import META, SERModel, FinetunedModel, ProbeModel, load_model
 
 # %% auto #0
-__all__ = ['NO_SPEECH', 'UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'predict_emotion',
-           'predict_batch', 'predict_long', 'plot_timeline', 'export_onnx', 'OnnxModel', 'fast_model']
+__all__ = ['NO_SPEECH', 'UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'truncated_backbone',
+           'probe_layer', 'probe_features', 'probe_proba', 'predict_emotion', 'predict_batch', 'predict_long',
+           'plot_timeline', 'export_onnx', 'OnnxModel', 'fast_model']
 
 # %% ../nbs/08_predict.ipynb #ef8baba1
 class ModelNotFoundError(FileNotFoundError):
@@ -58,6 +60,50 @@ def get_model(model=None, keep:int=3) -> SERModel:
         _MODELS.move_to_end(k)
         return _MODELS[k]
 
+# %% ../nbs/08_predict.ipynb #2bab4083
+def _encoder(bb: HFBackbone):
+    "The module holding an HF backbone's transformer `layers`."
+    return bb.model if bb.whisper else bb.model.encoder
+
+@lru_cache(maxsize=4)
+def truncated_backbone(name:str, layers:int) -> HFBackbone:
+    "HF backbone `name` computing only its first `layers` transformer layers (hidden states 0..layers), with its own cache key."
+    bb = HFBackbone(name)
+    enc, keep = _encoder(bb), max(layers, 1)           # hidden states are recorded at the layers: keep one for layer 0
+    n = len(enc.layers)
+    if not 0 <= layers <= n: raise ValueError(f'{name} has {n} transformer layers; cannot keep {layers}')
+    if keep < n:
+        enc.layers = enc.layers[:keep]
+        if bb.whisper or getattr(bb.model.config, 'do_stable_layer_norm', False):
+            enc.layer_norm = torch.nn.Identity()       # a final norm belongs to the last layer
+    bb.n_layers, bb.full_layers, bb.key = keep + 1, n, f'{bb.key}|layers={keep}'
+    return bb
+
+# %% ../nbs/08_predict.ipynb #2874c0ea
+def probe_layer(m: SERModel) -> int | None:
+    "The highest hidden state an HF-backbone probe reads (`meta['train']['layer']`, or its last non-zero layer weight), else None."
+    if not isinstance(m, ProbeModel) or m.backbone in SMILE_SETS: return None
+    L = (m.meta.get('train') or {}).get('layer')
+    if m.head.cfg['n_layers'] == 1: return None if L is None else int(L)
+    nz = np.flatnonzero(m.head.layer_weights.detach().numpy() > 0)
+    last = int(nz[-1])
+    return None if last == m.head.cfg['n_layers'] - 1 else last
+
+def probe_features(m: ProbeModel, clips:list, truncate:bool=True, batch_size:int=8) -> np.ndarray:
+    "Features `m`'s head takes for `clips` (no disk cache), computing only the layers it reads when `truncate`."
+    L = probe_layer(m)
+    bb = truncated_backbone(m.backbone, L) if truncate and L is not None else m.backbone
+    X = embed(clips, bb, m.max_seconds, cache=False, batch_size=batch_size, progress=False)
+    k = m.head.cfg['n_layers']
+    if X.shape[1] == k: return X
+    if k == 1: return X[:, [L]]                                      # a head trained on layer L alone
+    above = np.zeros((len(X), k - L - 1, X.shape[2]), X.dtype)           # layers above L weigh exactly 0
+    return np.concatenate([X[:, :L+1], above], 1)
+
+def probe_proba(m: ProbeModel, clips:list, truncate:bool=True) -> np.ndarray:
+    "Probabilities of `clips` under probe `m`, through `probe_features`."
+    return m.proba_from_features(probe_features(m, clips, truncate))
+
 # %% ../nbs/08_predict.ipynb #5ef29410
 NO_SPEECH = 'no_speech'
 
@@ -84,7 +130,7 @@ def _proba(m: SERModel, clips: list, batch_size:int=8, **norm) -> np.ndarray:
     "Probabilities of `clips` under any `SERModel`, in batches of `batch_size`; `norm`: speakers, sources, adapt."
     if not clips: return np.zeros((0, len(m.labels)), np.float32)
     if isinstance(m, ProbeModel):
-        X = embed(clips, m.backbone, m.max_seconds, cache=False, batch_size=batch_size, progress=False)
+        X = probe_features(m, clips, batch_size=batch_size)
         return m.proba_from_features(X, **_norm_args(m.proba_from_features, **norm))
     if isinstance(m, FinetunedModel): return m.predict_proba(clips, batch_size=batch_size, **_norm_args(m.predict_proba, **norm))
     return m.predict_proba(clips)
@@ -166,7 +212,7 @@ class _Scorer:
         self.buf = []
         if not rows: return 0
         if isinstance(self.m, ProbeModel):
-            self.feats.append(embed(clips, self.m.backbone, self.m.max_seconds, cache=False, batch_size=self.bs, progress=False))
+            self.feats.append(probe_features(self.m, clips, batch_size=self.bs))
             self.rows += rows
         elif isinstance(self.m, FinetunedModel):
             self.P[rows] = self.m.predict_proba(clips, batch_size=self.bs, **self._args(self.m.predict_proba, rows))

@@ -1,4 +1,4 @@
-"""Live emotion: a stream of audio chunks (a file, raw PCM on stdin, a microphone) cut into utterances by silero-vad as it goes, one event per utterance as soon as it ends; a probe on a transformer computes only the layers its head reads; an int8 safety check.
+"""Live emotion: a stream of audio chunks (a file, raw PCM on stdin, a microphone) cut into utterances by silero-vad as it goes, one event per utterance as soon as it ends; an int8 safety check.
 
 Docs: https://tamil-ser.github.io/tamil-ser/stream.html.md"""
 
@@ -8,19 +8,16 @@ Docs: https://tamil-ser.github.io/tamil-ser/stream.html.md"""
 from __future__ import annotations
 import argparse, json, queue, sys, threading, time, warnings
 from collections import deque
-from functools import lru_cache
 from pathlib import Path
 import numpy as np, torch
 from .audio import *
 from .audio import _mono, _read, _to_float
-from .features import SMILE_SETS, HFBackbone, embed
 from .model import SERModel, ProbeModel
-from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows
+from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
 
 # %% auto #0
-__all__ = ['STREAM_BLOCK', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'truncated_backbone', 'probe_layer',
-           'probe_features', 'probe_proba', 'load_vad', 'Listener', 'stream', 'plot_events', 'mic_chunks', 'listen_cli',
-           'int8_check', 'LiveMeter']
+__all__ = ['STREAM_BLOCK', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'load_vad', 'Listener', 'stream',
+           'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'LiveMeter']
 
 # %% ../nbs/13_stream.ipynb #ddc27b95
 STREAM_BLOCK = 4096   # samples per read from a file or a raw PCM pipe
@@ -53,49 +50,6 @@ def stream_chunks(src, sr:int=SR, block:int=STREAM_BLOCK):
     elif hasattr(src, 'read'): yield from _pcm_blocks(src, sr, block)
     else:
         for c in ([src] if isinstance(src, np.ndarray) else src): yield c if isinstance(c, tuple) else (c, sr)
-
-# %% ../nbs/13_stream.ipynb #2bab4083
-def _encoder(bb: HFBackbone):
-    "The module holding an HF backbone's transformer `layers`."
-    return bb.model if bb.whisper else bb.model.encoder
-
-@lru_cache(maxsize=4)
-def truncated_backbone(name:str, layers:int) -> HFBackbone:
-    "HF backbone `name` computing only its first `layers` transformer layers (hidden states 0..layers), with its own cache key."
-    bb = HFBackbone(name)
-    enc, keep = _encoder(bb), max(layers, 1)           # hidden states are recorded at the layers: keep one for layer 0
-    n = len(enc.layers)
-    if not 0 <= layers <= n: raise ValueError(f'{name} has {n} transformer layers; cannot keep {layers}')
-    if keep < n:
-        enc.layers = enc.layers[:keep]
-        if bb.whisper or getattr(bb.model.config, 'do_stable_layer_norm', False):
-            enc.layer_norm = torch.nn.Identity()       # a final norm belongs to the last layer
-    bb.n_layers, bb.full_layers, bb.key = keep + 1, n, f'{bb.key}|layers={keep}'
-    return bb
-
-# %% ../nbs/13_stream.ipynb #2874c0ea
-def probe_layer(m: SERModel) -> int | None:
-    "The highest hidden state an HF-backbone probe reads (`meta['train']['layer']`, or its last non-zero layer weight), else None."
-    if not isinstance(m, ProbeModel) or m.backbone in SMILE_SETS: return None
-    L = (m.meta.get('train') or {}).get('layer')
-    if m.head.cfg['n_layers'] == 1: return None if L is None else int(L)
-    nz = np.flatnonzero(m.head.layer_weights.detach().numpy() > 0)
-    last = int(nz[-1])
-    return None if last == m.head.cfg['n_layers'] - 1 else last
-
-def probe_features(m: ProbeModel, clips:list, truncate:bool=True) -> np.ndarray:
-    "Features `m`'s head takes for `clips` (no disk cache), computing only the layers it reads when `truncate`."
-    L = probe_layer(m)
-    bb = truncated_backbone(m.backbone, L) if truncate and L is not None else m.backbone
-    X, k = embed(clips, bb, m.max_seconds, cache=False, progress=False), m.head.cfg['n_layers']
-    if X.shape[1] == k: return X
-    if k == 1: return X[:, [L]]                                      # a head trained on layer L alone
-    above = np.zeros((len(X), k - L - 1, X.shape[2]), X.dtype)           # layers above L weigh exactly 0
-    return np.concatenate([X[:, :L+1], above], 1)
-
-def probe_proba(m: ProbeModel, clips:list, truncate:bool=True) -> np.ndarray:
-    "Probabilities of `clips` under probe `m`, through `probe_features`."
-    return m.proba_from_features(probe_features(m, clips, truncate))
 
 # %% ../nbs/13_stream.ipynb #203be71a
 VAD_WINDOW = 512   # samples per silero-vad step at 16 kHz (32 ms)
