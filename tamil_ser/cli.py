@@ -23,6 +23,7 @@ STAGES = {
     'gate': ('tamil_ser.loop', 'gate_cli', 'compare a challenger with the champion on the field test speakers'),
     'rollback': ('tamil_ser.loop', 'rollback_cli', 'restore an earlier champion'),
     'listen': ('tamil_ser.stream', 'listen_cli', 'live emotion from a file, a stream on stdin or the microphone'),
+    'check-int8': ('tamil_ser.stream', 'int8_cli', 'whether the int8 backend is safe for a model, on validation data'),
 }
 
 def _stage(cmd: str, argv: list) -> int:

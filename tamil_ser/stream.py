@@ -17,7 +17,7 @@ from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, pro
 
 # %% auto #0
 __all__ = ['STREAM_BLOCK', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'load_vad', 'Listener', 'stream',
-           'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'LiveMeter']
+           'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
 
 # %% ../nbs/13_stream.ipynb #ddc27b95
 STREAM_BLOCK = 4096   # samples per read from a file or a raw PCM pipe
@@ -366,6 +366,30 @@ def int8_check(model, clips, max_flips:float=0.01, max_uar_drop:float=0.01, back
     r['verdict'] = (f"{backend} is {'safe' if r['safe'] else 'NOT safe'} for this model: the top emotion changes on "
                     f"{1 - r['agreement']:.1%} of {r['n']} clips, scores move by up to {r['max_diff']:.2g}{uar}")
     return r
+
+# %% ../nbs/13_stream.ipynb #3ebb1f95
+def _int8_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='tamil-ser check-int8',
+                                description='Whether the int8 backend is safe for MODEL: its agreement with torch on validation DATA.')
+    p.add_argument('model', metavar='MODEL', help='bundle folder, project folder or hub id')
+    p.add_argument('data', nargs='+', metavar='DATA', help='validation clips: manifest CSVs or dataset folders (labels add UAR)')
+    p.add_argument('--max-flips', type=float, default=0.01, help='largest share of clips whose emotion may change (default 0.01)')
+    p.add_argument('--max-uar-drop', type=float, default=0.01, help='largest UAR loss allowed (default 0.01)')
+    p.add_argument('--json', action='store_true', help='all the figures as one JSON object')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    return p
+
+def int8_cli(argv:list[str]|None=None) -> int:
+    "`tamil-ser check-int8 MODEL DATA...`: print whether int8 is safe for MODEL on DATA; status 0 safe, 1 not, 2 bad input."
+    a = _int8_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    from tamil_ser.data import read_data
+    try: r = int8_check(a.model, read_data(*a.data), a.max_flips, a.max_uar_drop, progress=not (a.quiet or a.json))
+    except (OSError, ValueError) as e:      # DataError, AudioError and BundleError are ValueErrors
+        print(f'tamil-ser check-int8: error: {str(e).splitlines()[0]}', file=sys.stderr)
+        return 2
+    print(json.dumps(r) if a.json else r['verdict'])
+    return 0 if r['safe'] else 1
+
 
 # %% ../nbs/13_stream.ipynb #6459feef
 LIVEMETER_JS = r"""
