@@ -736,7 +736,8 @@ def _unlock_dvc(p: Path):
     kept = dict(write={k: i for k, i in lock.get('write', {}).items() if live(i)},
                 read={k: [i for i in v if live(i)] for k, v in lock.get('read', {}).items()})
     kept['read'] = {k: v for k, v in kept['read'].items() if v}
-    if kept != lock:
+    entries = lambda l: len(l.get('write', {})) + sum(len(v) for v in l.get('read', {}).values())
+    if entries(kept) < entries(lock):
         print(f'retrain: clearing DVC locks of killed processes in {f}')
         tmp = f.with_name('rwlock.part')
         tmp.write_text(json.dumps(kept))
