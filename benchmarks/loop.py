@@ -7,13 +7,12 @@ promoted a model worse on the field test set. Writes a plot of the curve.
 
     python benchmarks/loop.py [--rounds 5] [--per-round 40] [--strategy default] [--out /tmp/loop-bench]
 
-Last run (2026-11-25, 2-core machine shared by ~8 engineers, load average 13-18; times are inflated several-fold):
-lab-only champion UAR 0.394 -> 0.504 after 183 field labels (+0.110; goal +0.10); challengers 0.400, 0.440, 0.450
-rejected (gain intervals over 12 test speakers included 0), 0.504 promoted at 152 labels (gain +0.110, CI +0.052 to
-+0.171), 0.504 rejected (no gain); no round promoted a worse model. Whole run 1016 s; rounds 131-178 s each on ~1,150
-clips with cached ComParE features (stages alone: export 4 s, validate 8, train 9, evaluate 13, gate 14-16 at load ~6-11;
-the rest is DVC hashing, git and dvc push). Rounds take fewer than 40 labels when the queue's picks are outside the
-five classes (the oracle skips calm, disgust and surprise).
+Last run (2026-11-25 14:10 UTC, idle 2-core machine, commit f89ad32): lab-only champion UAR 0.400 -> 0.615 after 197
+field labels (+0.215; goal +0.10); challengers 0.465, 0.560 promoted, 0.585 rejected (gain interval over 12 test speakers
+included 0), 0.615 promoted, 0.621 rejected; no round promoted a worse model. Whole run 165 s; rounds 24-26 s each on
+~1,150 clips with cached ComParE features (goal < 60 s). Under heavy load (load average 13-18, commit 9b7b756) the rounds
+took 131-178 s. Rounds take fewer than 40 labels when the queue's picks are outside the five classes (the oracle skips
+calm, disgust and surprise).
 """
 import argparse, hashlib, json, shutil, sys, time
 from pathlib import Path
