@@ -175,7 +175,8 @@ def refresh(self:ErrorBrowser, *_):
         self.recalls[t].value = f'<div style="text-align:right;font-size:12px">{rate.loc[t, t]:.2f}</div>' if n[t] else '<div>–</div>'
     self.uar, active = filter_uar(c), self._filter_note()
     self.summary.value = (f'<div style="font-size:13px"><b>UAR {self.uar:.3f}</b> over {int(n.sum())} clips'
-                          + (f' ({html.escape(active)})' if active else '') + ': the mean of the recalls, each emotion counting the same</div>')
+                          + (f' ({html.escape(active)})' if active else '')
+                          + ': the mean of the recalls, each emotion counting the same</div>')
     if self.selected: self._list()
 
 # %% ../nbs/07b_browse.ipynb #40487555

@@ -113,7 +113,8 @@ class _Loaded:
         k = int(seconds*SR)
         yield from (self.x[i:i+k] for i in range(0, self.n, k))
     def span(self, a:int, b:int) -> np.ndarray: return self.x[a:b]
-    def close(self): pass
+    def close(self):
+        "Nothing to release: the samples are in memory."
 
 # %% ../nbs/10_collect.ipynb #00000012
 class _Streamed:
@@ -142,7 +143,9 @@ class _Streamed:
         y = self._mono(self.f.read(j - i, dtype='float32', always_2d=True))
         return soxr.resample(y, self.sr, SR, quality='HQ').astype(np.float32) if self.sr != SR else y
 
-    def close(self): self.f.close()
+    def close(self):
+        "Close the audio file."
+        self.f.close()
 
 # %% ../nbs/10_collect.ipynb #00000013
 def _open_audio(path):
@@ -266,9 +269,13 @@ class Pool:
     "A folder of collected field clips: `pool.csv` (one row per clip) and `clips/<batch>/<clip_id>.flac`."
     def __init__(self, root): self.root = Path(root)
     @property
-    def csv(self) -> Path: return self.root/'pool.csv'
+    def csv(self) -> Path:
+        "The pool table."
+        return self.root/'pool.csv'
     @property
-    def votes_csv(self) -> Path: return self.root/'incoming_votes.csv'
+    def votes_csv(self) -> Path:
+        "Votes given while collecting, waiting to be taken into the vote store."
+        return self.root/'incoming_votes.csv'
 
     @property
     def table(self) -> pd.DataFrame:

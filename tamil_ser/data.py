@@ -333,9 +333,13 @@ class Report:
     confounds: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
-    def errors(self) -> pd.DataFrame: return self.problems[self.problems.severity == 'error']
+    def errors(self) -> pd.DataFrame:
+        "The problems that stop training."
+        return self.problems[self.problems.severity == 'error']
     @property
-    def ok(self) -> bool: return self.errors.empty
+    def ok(self) -> bool:
+        "Whether there is no error."
+        return self.errors.empty
     @property
     def usable(self) -> pd.DataFrame:
         "Clips without errors, as a manifest."

@@ -63,7 +63,7 @@ def tiny_backbone(path=None, family:str='wav2vec2') -> Path:
 
 # %% ../nbs/04_features.ipynb #214837a6
 def pad_safe(config, fe) -> bool:
-    "Whether padding leaves a clip's result unchanged for a model with `config` and feature extractor `fe` (Whisper, or layer-norm front end with an attention mask)."
+    "Whether padding leaves a clip's result unchanged for `config` and feature extractor `fe` (Whisper; layer-norm with a mask)."
     masked = bool(getattr(fe, 'return_attention_mask', False))
     return config.model_type == 'whisper' or (masked and getattr(config, 'feat_extract_norm', 'layer') == 'layer')
 

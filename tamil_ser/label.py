@@ -121,7 +121,9 @@ class Votes:
                 self.con.execute('ROLLBACK')
                 raise
             else: self.con.execute('COMMIT')
-    def close(self): self.con.close()
+    def close(self):
+        "Close the database connection."
+        self.con.close()
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
     def __len__(self): return self.con.execute('SELECT count(*) FROM votes').fetchone()[0]

@@ -73,8 +73,11 @@ class ProbeHead(nn.Module):
         return self
 
     @property
-    def layer_weights(self): return torch.softmax(self.layer_logits, 0)
+    def layer_weights(self):
+        "The weight of each layer (a softmax: they sum to 1)."
+        return torch.softmax(self.layer_logits, 0)
     def forward(self, x, normed:bool=False):
+        "Logits of features `x` (n, layers, dim), standardised here unless `normed`."
         if not normed: x = (x - self.mu) / self.sd
         return self.net(torch.einsum('bld,l->bd', x, self.layer_weights))
 
@@ -155,11 +158,17 @@ class SERModel:
     norm_used = 'per-utterance (the feature extractor)'
     def __init__(self, meta:dict): self.meta = dict(meta)
     @property
-    def labels(self) -> list: return self.meta['labels']
+    def labels(self) -> list:
+        "The emotions the model answers with, in the order of its scores."
+        return self.meta['labels']
     @property
-    def max_seconds(self) -> float: return self.meta.get('max_seconds', MAX_SECONDS)
+    def max_seconds(self) -> float:
+        "The clip length the model was trained on: longer clips are cropped to their centre."
+        return self.meta.get('max_seconds', MAX_SECONDS)
     @property
-    def temperature(self) -> float: return self.meta.get('temperature', 1.)
+    def temperature(self) -> float:
+        "The calibration temperature dividing the logits (1: none)."
+        return self.meta.get('temperature', 1.)
     def __repr__(self):
         return f"{type(self).__name__}(backbone={self.meta.get('backbone')!r}, mode={self.meta.get('mode')!r}, labels={self.labels})"
     def _write_meta(self, folder):
@@ -193,7 +202,9 @@ class ProbeModel(SERModel):
         n = n.get('norm', 'none') if isinstance(n, dict) else n
         return 'none' if n == 'global' else n
     @property
-    def train_sources(self) -> set: return set(self.meta.get('data', {}).get('sources', [])) | set(self.sources)
+    def train_sources(self) -> set:
+        "The sources the model was trained on (those it keeps statistics for included)."
+        return set(self.meta.get('data', {}).get('sources', [])) | set(self.sources)
     def features(self, clips, progress=False) -> np.ndarray:
         "Pooled embeddings of `clips` (through the cache); only the layer the head reads when it reads one."
         X = embed(clips, self.backbone, max_seconds=self.max_seconds, progress=progress)

@@ -365,7 +365,9 @@ class _Logits(torch.nn.Module):
     def __init__(self, m, names):
         super().__init__()
         self.m, self.names = m, names
-    def forward(self, *xs): return self.m(**dict(zip(self.names, xs))).logits
+    def forward(self, *xs):
+        "Logits from positional inputs (ONNX export names them)."
+        return self.m(**dict(zip(self.names, xs))).logits
 
 # %% ../nbs/08_predict.ipynb #675695fd
 def export_onnx(fm: FinetunedModel, path, int8:bool=False) -> Path:

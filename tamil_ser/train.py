@@ -408,7 +408,9 @@ def _trainer_cls():
     "transformers' Trainer with a per-clip weighted cross-entropy (imported lazily: transformers is heavy)."
     from transformers import Trainer
     class SERTrainer(Trainer):
+        "A Trainer whose loss weighs each clip (`clip_weights`)."
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            "Weighted cross-entropy of the batch."
             labels, w = inputs.pop('labels'), inputs.pop('weights')
             out = model(**inputs)
             loss = _loss(out.logits.float(), labels, w.to(labels.device))
@@ -552,7 +554,9 @@ class Run:
     model: SERModel | None = None
     def __repr__(self):
         m = self.metrics
-        if not m: return f"Run({str(self.path)!r}: trained; process {os.environ.get('RANK')} of a distributed job leaves the rest to process 0)"
+        if not m:
+            rank = os.environ.get('RANK')
+            return f"Run({str(self.path)!r}: trained; process {rank} of a distributed job leaves the rest to process 0)"
         if not m.get('n'): return f"Run({str(self.path)!r}: trained on every clip, no test set; {m['protocol']})"
         ci = m['uar_ci']
         return (f"Run({str(self.path)!r}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, "
