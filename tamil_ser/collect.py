@@ -123,6 +123,12 @@ class _Streamed:
         self.path, self.f, self.sr = str(path), f, f.samplerate
         self.n = int(np.ceil(f.frames*SR/f.samplerate))
 
+    def _decode(self, read, at:int):
+        "`read()`, a decoding error (a file cut short, a damaged frame) becoming an `AudioError` naming the file and where."
+        try: return read()
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioError(f'{self.path}: cannot decode past {at/self.sr:.1f} s ({e}); nothing of it was collected') from None
+
     def _mono(self, y:np.ndarray) -> np.ndarray:
         if not np.isfinite(y).all(): raise AudioError(f'{self.path}: contains NaN or infinite samples')
         return y.mean(1) if y.ndim == 2 else y
@@ -131,7 +137,9 @@ class _Streamed:
         "The whole file at 16 kHz, `seconds` of source at a time."
         rs = soxr.ResampleStream(self.sr, SR, 1, dtype='float32', quality='HQ') if self.sr != SR else None
         self.f.seek(0)
-        for y in self.f.blocks(blocksize=int(seconds*self.sr), dtype='float32', always_2d=True):
+        it, done = self.f.blocks(blocksize=int(seconds*self.sr), dtype='float32', always_2d=True), 0
+        while (y := self._decode(lambda: next(it, None), done)) is not None:
+            done += len(y)
             y = self._mono(y)
             yield rs.resample_chunk(y) if rs else y
         if rs: yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -139,8 +147,10 @@ class _Streamed:
     def span(self, a:int, b:int) -> np.ndarray:
         "Samples `a`..`b` (at 16 kHz) of the file, decoding only that part."
         i, j = int(round(a*self.sr/SR)), int(round(b*self.sr/SR))
-        self.f.seek(i)
-        y = self._mono(self.f.read(j - i, dtype='float32', always_2d=True))
+        def read():
+            self.f.seek(i)
+            return self.f.read(j - i, dtype='float32', always_2d=True)
+        y = self._mono(self._decode(read, i))
         return soxr.resample(y, self.sr, SR, quality='HQ').astype(np.float32) if self.sr != SR else y
 
     def close(self):

@@ -78,12 +78,17 @@ def test_bad_source_among_good(long_wav, tmp_path):
     path, _ = long_wav
     (tmp_path/'notes.wav').write_text('not audio at all')
     (tmp_path/'empty').mkdir()
-    r = run_cli(tmp_path/'notes.wav', tmp_path/'missing.flac', path, tmp_path/'empty', '--pool', tmp_path/'pool', '-q')
+    sf.write(tmp_path/'full.flac', *sf.read(path))
+    b = (tmp_path/'full.flac').read_bytes()
+    (tmp_path/'cut.flac').write_bytes(b[:len(b)//2])           # over 60 s, so streamed: the error comes halfway through
+    srcs = tmp_path/'notes.wav', tmp_path/'missing.flac', tmp_path/'cut.flac', path, tmp_path/'empty'
+    r = run_cli(*srcs, '--pool', tmp_path/'pool', '-q')
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 3 and 'Traceback' not in r.stderr
+    assert len(lines) == 4 and 'Traceback' not in r.stderr, r.stderr
     assert all(l.startswith('tamil-ser collect: error: ') for l in lines)
-    for name in ('notes.wav', 'missing.flac', 'empty'): assert sum(name in l for l in lines) == 1
+    for name in ('notes.wav', 'missing.flac', 'cut.flac', 'empty'): assert sum(name in l for l in lines) == 1
+    assert set(Pool(tmp_path/'pool').table.origin.map(lambda o: Path(o).name)) == {path.name}   # nothing of the cut file
     assert len(Pool(tmp_path/'pool')) > 20                                           # the good one was collected
     r = run_cli(path, '--pool', tmp_path/'pool2', '--speaker', 'x', '--accent', 'north')
     assert r.returncode == 0 and 'clips' in r.stdout and 'north' in r.stdout
