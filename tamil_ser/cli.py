@@ -80,9 +80,8 @@ def _settings(a, skip=()) -> dict:
 
 # %% ../nbs/20_cli.ipynb #b0efa283
 def _report(run):
-    "Write the run's report.html when it has held-out predictions."
-    from tamil_ser.evaluate import run_report
-    if run.metrics and run.metrics.get('n'): print(f'report: {run_report(run)}')
+    "Say where the run's report.html is (train and crossval write one when there are held-out predictions)."
+    if (run.path/'report.html').exists(): print(f"report: {run.path/'report.html'}")
 
 def _train(a) -> int:
     "Train a model on DATA and write the run folder."
@@ -97,7 +96,8 @@ def _train(a) -> int:
 def _crossval(a) -> int:
     "Cross-validate on DATA by speaker (or another grouping) and write out-of-fold predictions and metrics."
     from tamil_ser.train import crossval
-    run = crossval(_read(a), k=a.folds, by=a.by, out=a.out, progress=not a.quiet, overwrite=a.overwrite, **_settings(a, CV_SKIP))
+    run = crossval(_read(a), k=a.folds, by=a.by, out=a.out, progress=not a.quiet, overwrite=a.overwrite, adapt=_adapt(a),
+                   **_settings(a, CV_SKIP))
     if not run.metrics: return 0
     print(run)
     print('UAR per fold: ' + ', '.join(f'{u:.3f}' for u in run.metrics['fold_uar']))
@@ -110,7 +110,7 @@ CV_SKIP = ('split', 'test')
 def _evaluate(a) -> int:
     "Evaluate a model bundle on labelled DATA and write predictions, metrics and the report."
     from tamil_ser.evaluate import evaluate
-    run = evaluate(a.model, _read(a), out=a.out, adapt='auto' if a.adapt is None else a.adapt, progress=not a.quiet)
+    run = evaluate(a.model, _read(a), out=a.out, adapt=_adapt(a), progress=not a.quiet)
     print(run)
     u = run.metrics.get('unseen')
     if u and u.get('n') and u['n'] < run.metrics['n']:
@@ -171,13 +171,16 @@ def _demo(a) -> int:
     cv = crossval(m, k=3, by='speaker', backbone=a.backbone, mode='probe', out=out/'crossval', progress=q, overwrite=True)
     print(cv)
     print('UAR per fold: ' + ', '.join(f'{u:.3f}' for u in cv.metrics['fold_uar']))
-    print(f'\n== 3/4 train on 4 speakers, calibrate on a 5th, test on the 6th')
+    _report(cv)
+    print('\n== 3/4 train on 4 speakers, calibrate on a 5th, test on the 6th')
     run = train(m, backbone=a.backbone, mode='probe', test=0.17, valid=0.17, out=out/'model-run', progress=q, overwrite=True)
     print(run)
+    _report(run)
     clip = run.predictions.sort_values('confidence').path.iloc[len(run.predictions)//2]
     print(f'\n== 4/4 predict a clip of the held-out speaker: {Path(clip).name}')
     print(json.dumps({'path': clip, **predict_emotion(clip, model=run.path/'model')}, indent=1))
-    print(f'\nwritten to {out}/ (metrics.json, report.html, predictions.csv, plots/, model/)\n{NEXT_STEPS}')
+    print(f'\nwritten to {out}/crossval and {out}/model-run (metrics.json, report.html, predictions.csv, plots/; '
+          f'the model bundle in model-run/model)\n{NEXT_STEPS}')
     return 0
 
 # %% ../nbs/20_cli.ipynb #c0fbeaff
@@ -209,12 +212,23 @@ def _train_opts(p):
     add_settings(p)
     _run_opts(p)
 
+def _adapt_opt(p):
+    "The `--adapt/--no-adapt` option of the commands that test on data."
+    p.add_argument('--adapt', action=argparse.BooleanOptionalAction, default=None,
+                   help='test-time adaptation: normalise a source the model was not trained on with its own statistics '
+                        '(default: when it has 30 clips or more)')
+
+def _adapt(a):
+    "The `adapt` argument from `--adapt/--no-adapt`: 'auto' when neither was given."
+    return 'auto' if a.adapt is None else a.adapt
+
 def _crossval_opts(p):
     "Options of `crossval`: the data, the folds, every training setting but the test split, the output folder."
     _data_opts(p)
     p.add_argument('--folds', type=int, default=5, help='number of folds (default 5)')
     p.add_argument('--by', default='speaker', help='grouping kept whole in each fold: speaker, accent, source, sentence (default speaker)')
     add_settings(p, skip=CV_SKIP, mode='probe')
+    _adapt_opt(p)
     _run_opts(p, resume=False)
 
 def _evaluate_opts(p):
@@ -222,9 +236,7 @@ def _evaluate_opts(p):
     p.add_argument('model', metavar='MODEL', help='bundle folder, project folder or hub id')
     _data_opts(p)
     p.add_argument('--out', help='output folder')
-    p.add_argument('--adapt', action=argparse.BooleanOptionalAction, default=None,
-                   help='test-time adaptation: normalise a source the model was not trained on with its own statistics '
-                        '(default: when it has 30 clips or more)')
+    _adapt_opt(p)
 
 # %% ../nbs/20_cli.ipynb #74fef373
 def _predict_opts(p):

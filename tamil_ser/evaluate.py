@@ -385,7 +385,8 @@ def _run_model(met:dict, meta:dict, path:Path) -> dict:
     "The header's model summary of a run: its bundle, or (cross-validation) its protocol."
     if meta: return model_summary(meta, path/'model', met.get('normalisation'))
     p = met.get('protocol', {})
-    meta = dict(backbone=p.get('backbone', '?'), mode=p.get('mode', '?'), norm=p.get('norm', '?'))
+    meta = dict(backbone=p.get('backbone', '?'), mode=p.get('mode', '?'), norm=p.get('norm', '?'),
+                data=dict(fingerprint=(met.get('data') or {}).get('fingerprint', '')))
     return model_summary(meta, None, met.get('normalisation'))
 
 def run_report(run, title:str|None=None) -> Path:
@@ -393,7 +394,7 @@ def run_report(run, title:str|None=None) -> Path:
     path = Path(getattr(run, 'path', run))
     met, pred, meta = read_run(path)
     if not len(pred): raise DataError(f'{path}: the run has no held-out predictions to report on (trained on every clip?)')
-    data = {**data_summary(pred, path/'predictions.csv'), 'left_out': None}
+    data = met.get('data') or {**data_summary(pred, path/'predictions.csv'), 'left_out': None}   # runs before Nov 2026
     p = met.get('protocol', {})
     kind = f"cross-validation, {p['folds']} folds by {p.get('by')}" if 'folds' in p else f"held-out test set by {p.get('split', '?')}"
     return report(pred, met, path, title or f'tamil-ser run: {kind}', header=report_header(data, _run_model(met, meta, path)))

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .audio import *
 from .data import *
 from .data import split as split_data
-from .report import predictions, save_fig, write_run, write_text
+from .report import data_summary, predictions, save_fig, write_run, write_text
 from .features import *
 from .model import *
 
@@ -570,18 +570,32 @@ def _write_run(path: Path, met: dict, pred: pd.DataFrame, hist: pd.DataFrame, ti
     by_epoch = hist.groupby('epoch').mean(numeric_only=True).reset_index() if 'fold' in hist else hist
     plot_curves(by_epoch, title, path/'plots'/'curves.png')
 
+def _data_met(m: pd.DataFrame, d: pd.DataFrame) -> dict:
+    "What a run's report says of its data: `data_summary` of the manifest given, its unusable clips, the fingerprint."
+    s = data_summary(m)
+    n = int(m.label.isin(EMOTIONS).sum()) - len(d)
+    if n: s['left_out'] = {**s['left_out'], 'unusable': n}
+    return {**s, 'fingerprint': fingerprint(d)}
+
+def _with_report(run: Run, report: bool) -> Run:
+    "`run`, after writing its report.html (07_evaluate's `run_report`) when asked and it has held-out predictions."
+    if report and run.metrics.get('n'):
+        from tamil_ser.evaluate import run_report     # evaluate builds on train: imported only when a report is made
+        run_report(run)
+    return run
+
 # %% ../nbs/06_train.ipynb #e6cbb093
 def _col(d: pd.DataFrame, c: str):
     "Column `c` of `d` as an array, or None."
     return d[c].to_numpy() if c in d else None
 
-def _test_proba(model, d: pd.DataFrame, te, X=None) -> np.ndarray:
-    "The model's probabilities for test rows `te`, through the same path as a deployed bundle."
+def _test_proba(model, d: pd.DataFrame, te, X=None, adapt='auto') -> np.ndarray:
+    "The model's probabilities for test rows `te`, through the same path as a deployed bundle (`adapt`: test-time adaptation)."
     if not len(te): return np.zeros((0, len(EMOTIONS)))
     t = d.iloc[te]
     if isinstance(model, ProbeModel):
         Xt = X[te] if model.meta.get('layer') is None else X[te][:, [model.meta['layer']]]
-        return model.proba_from_features(Xt, speakers=_col(t, 'speaker'), sources=_col(t, 'source'))
+        return model.proba_from_features(Xt, speakers=_col(t, 'speaker'), sources=_col(t, 'source'), adapt=adapt)
     return model.predict_proba(ClipSet(t, max_seconds=model.max_seconds).x)
 
 def _calibrate_finetuned(model, d: pd.DataFrame, va):
@@ -606,7 +620,7 @@ def _data_meta(d: pd.DataFrame, tr, va, te) -> dict:
 
 # %% ../nbs/06_train.ipynb #66d42ab1
 def train(m: pd.DataFrame, s:Settings|dict|None=None, out=None, progress:bool=True, overwrite:bool=False,
-          resume:bool=False, **fields) -> Run:
+          resume:bool=False, report:bool=True, **fields) -> Run:
     "Train a model with `Settings` (or its fields as keywords) and a speaker-independent split; write and return the run."
     st = settings(s, **fields)
     path = _run_dir(out, st.backbone, st.mode)
@@ -623,29 +637,31 @@ def train(m: pd.DataFrame, s:Settings|dict|None=None, out=None, progress:bool=Tr
             model.meta['normalisation'] = 'utterance'
             _calibrate_finetuned(model, d, va)
         pred = predictions(d.iloc[te], _test_proba(model, d, te, X))
-        met = {**metrics(pred.label, pred.pred), 'protocol': _protocol(st, d, te), 'normalisation': model.norm_used}
+        met = {**metrics(pred.label, pred.pred), 'protocol': _protocol(st, d, te), 'normalisation': model.norm_used,
+               'data': _data_met(m, d)}
         model.meta.update(train=dataclasses.asdict(st), data={**model.meta.get('data', {}), **_data_meta(d, tr, va, te)},
                           metrics={k: met[k] for k in ('uar', 'uar_ci', 'accuracy', 'macro_f1', 'n')})
         model.save(path/'model')
         _write_run(path, met, pred, hist, f'{st.backbone} {st.mode}')
-    return Run(path, met, pred, hist, model)
+    return _with_report(Run(path, met, pred, hist, model), report)
 
 # %% ../nbs/06_train.ipynb #06aac922
-def _fold(d: pd.DataFrame, st: Settings, i:int, by:str, X, path: Path, progress:bool) -> tuple:
-    "Train on the folds other than `i` and predict fold `i`: (predictions, history)."
+def _fold(d: pd.DataFrame, st: Settings, i:int, by:str, X, path: Path, progress:bool, adapt='auto') -> tuple:
+    "Train on the folds other than `i` and predict fold `i`: (predictions, history, the normalisation used)."
     te, rest = np.flatnonzero(d.fold == i), d[d.fold != i]
     inner = split_data(rest, by=by, test=st.valid, seed=st.seed, verbose=False) if st.valid else rest.assign(split='train')
     tr, va = (rest.index[inner.split.to_numpy() == k].to_numpy() for k in ('train', 'test'))
     if st.mode == 'probe': model, hist = train_probe(d, st, X, tr, va)
     else:
         model, hist = train_finetune(d, st, tr, va, path/f'fold{i}', progress)
-        if not is_main(): return None, hist
-    return predictions(d.iloc[te], _test_proba(model, d, te, X)), hist.assign(fold=i)
+        if not is_main(): return None, hist, ''
+    pred = predictions(d.iloc[te], _test_proba(model, d, te, X, adapt))
+    return pred, hist.assign(fold=i), model.norm_used
 
 # %% ../nbs/06_train.ipynb #553f5879
 def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speaker', out=None, progress:bool=True,
-             overwrite:bool=False, **fields) -> Run:
-    "Out-of-fold predictions and metrics of `k` folds that keep each `by` group whole; writes them to `out`."
+             overwrite:bool=False, adapt='auto', report:bool=True, **fields) -> Run:
+    "Out-of-fold metrics of `k` folds keeping each `by` group whole (`adapt`: to a held-out source); writes them to `out`."
     st = settings(s, **{'mode': 'probe', **fields}) if s is None else settings(s, **fields)
     path = Path(out) if out else _run_dir(None, st.backbone, f'crossval{k}')
     with RunLock(path, overwrite):
@@ -653,12 +669,16 @@ def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speake
         X = embed(d, st.backbone, st.max_seconds, progress=progress) if st.mode == 'probe' else None
         if st.mode == 'probe' and _uses_lbfgs(X if st.layer is None else X[:, :1], st.hidden):
             st = dataclasses.replace(st, valid=0)        # no early stopping: validation speakers join training
-        runs = [_fold(d, st, i, by, X, path, progress) for i in tqdm(range(k), desc=f'crossval ({by})', disable=not progress)]
+        folds_ = tqdm(range(k), desc=f'crossval ({by})', disable=not progress)
+        runs = [_fold(d, st, i, by, X, path, progress, adapt) for i in folds_]
         if not is_main(): return Run(path, {}, pd.DataFrame(), pd.DataFrame())
-        pred = pd.concat([p for p, _ in runs], ignore_index=True)
-        hist = pd.concat([h for _, h in runs], ignore_index=True)
+        pred = pd.concat([p for p, _, _ in runs], ignore_index=True)
+        hist = pd.concat([h for _, h, _ in runs], ignore_index=True)
         met = {**metrics(pred.label, pred.pred), 'protocol': dict(folds=k, by=by, valid=st.valid, seed=st.seed, backbone=st.backbone,
                                                                   mode=st.mode, norm=st.norm)}
         met['fold_uar'] = [uar(g.label, g.pred) for _, g in pred.groupby('fold')]
+        met['data'] = _data_met(m, d)
+        notes = [n for _, _, n in runs]
+        met['normalisation'] = notes[0] if len(set(notes)) == 1 else '; '.join(f'fold {i}: {n}' for i, n in enumerate(notes))
         _write_run(path, met, pred, hist, f'{st.backbone} {st.mode}, {k} folds by {by}')
-    return Run(path, met, pred, hist)
+    return _with_report(Run(path, met, pred, hist), report)
