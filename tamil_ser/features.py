@@ -15,7 +15,7 @@ from .audio import *
 
 # %% auto #0
 __all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'NORMS', 'AUTO_EMOTIONS', 'AUTO_CLIPS', 'quiet_hf', 'tiny_backbone',
-           'pad_safe', 'HFBackbone', 'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick',
+           'pad_safe', 'pretrained', 'HFBackbone', 'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick',
            'varied_speakers', 'norm_groups', 'group_stats', 'group_norm', 'speaker_norm']
 
 # %% ../nbs/04_features.ipynb #1cebffc4
@@ -67,14 +67,22 @@ def pad_safe(config, fe) -> bool:
     masked = bool(getattr(fe, 'return_attention_mask', False))
     return config.model_type == 'whisper' or (masked and getattr(config, 'feat_extract_norm', 'layer') == 'layer')
 
+def pretrained(cls, path, name:str, **kw):
+    "`cls.from_pretrained(path)`, or an `AudioError` saying in one line that backbone `name` cannot be loaded and why."
+    try: return cls.from_pretrained(path, **kw)
+    except (OSError, ValueError, KeyError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AudioError(f'backbone {name}: cannot be loaded ({why}); give a model folder, a hub id (with a network or '
+                         f'in the Hugging Face cache), or egemaps, compare or tiny') from None
+
 class HFBackbone:
     "A Hugging Face speech encoder: clips in, masked-mean pooled hidden states of every layer out."
     def __init__(self, name:str=DEFAULT_BACKBONE, device=None):
         from transformers import AutoModel, AutoFeatureExtractor
         quiet_hf()
         path = tiny_backbone() if name == 'tiny' else name
-        self.name, self.fe = name, AutoFeatureExtractor.from_pretrained(path)
-        m = AutoModel.from_pretrained(path)
+        self.name, self.fe = name, pretrained(AutoFeatureExtractor, path, name)
+        m = pretrained(AutoModel, path, name)
         self.whisper = m.config.model_type == 'whisper'
         self.model = (m.get_encoder() if self.whisper else m).eval().to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         c = m.config

@@ -27,8 +27,9 @@ def hf_classifier(backbone:str=DEFAULT_BACKBONE, labels=EMOTIONS, weighted_layer
     from transformers import AutoModelForAudioClassification
     quiet_hf()
     path = tiny_backbone() if backbone == 'tiny' else backbone
-    return AutoModelForAudioClassification.from_pretrained(path, num_labels=len(labels), label2id={l: i for i, l in enumerate(labels)},
-        id2label=dict(enumerate(labels)), use_weighted_layer_sum=weighted_layers, classifier_proj_size=proj_size)
+    return pretrained(AutoModelForAudioClassification, path, backbone, num_labels=len(labels),
+                      label2id={l: i for i, l in enumerate(labels)}, id2label=dict(enumerate(labels)),
+                      use_weighted_layer_sum=weighted_layers, classifier_proj_size=proj_size)
 
 def _encoder_layers(model):
     "The list of transformer layers of an audio classifier's encoder."
@@ -266,7 +267,10 @@ def _speaker_norm(self: ProbeModel, X, Z, speakers) -> tuple:
 @patch
 def normalise(self: ProbeModel, X, speakers=None, sources=None, adapt='auto') -> np.ndarray:
     "Features `X` normalised by the rules above; sets `norm_used`."
-    X = np.asarray(X, np.float32)
+    X, want = np.asarray(X, np.float32), (self.head.cfg['n_layers'], self.head.cfg['dim'])
+    if X.shape[1:] != want:
+        raise BundleError(f'the head reads features of shape {want}, but backbone {self.backbone} gives {X.shape[1:]}: '
+                          'is the backbone in tamil_ser.json the one the probe was trained on?')
     Z, notes = self._source_norm(X, sources, adapt)
     if speakers is not None and self.norm in ('speaker', 'auto'):
         Z, more = self._speaker_norm(X, Z, speakers)

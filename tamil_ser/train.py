@@ -484,7 +484,7 @@ def train_finetune(d: pd.DataFrame, st: Settings, tr, va, out, progress:bool=Tru
     set_seed(st.seed)
     quiet_hf()
     model = freeze(hf_classifier(st.backbone, weighted_layers=st.weighted_layers), layers=st.freeze_layers)
-    fe = AutoFeatureExtractor.from_pretrained(tiny_backbone() if st.backbone == 'tiny' else st.backbone)
+    fe = pretrained(AutoFeatureExtractor, tiny_backbone() if st.backbone == 'tiny' else st.backbone, st.backbone)
     t_, v_ = d.iloc[tr], d.iloc[va]
     train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, clip_weights(t_, st.balance))
     t = _trainer_cls()(model=model, args=_training_args(st, out, len(va) > 0, progress), train_dataset=train_set,
@@ -528,20 +528,40 @@ class RunLock:
     "Hold run folder `path` for one run: refuse a folder another live run holds, or a finished run unless `overwrite` (which clears it)."
     def __init__(self, path, overwrite:bool=False, resume:bool=False):
         self.path, self.overwrite, self.resume = Path(path), overwrite, resume
-    def __enter__(self):
-        p, lock = self.path, self.path/'.lock'
-        if not is_main(): return p             # under torchrun, process 0 holds the lock for the whole job
-        holder = lock.read_text().strip() if lock.exists() else ''
+    def _refuse_live(self):
+        "A `DataError` when a live process other than this one holds `.lock`."
+        try: holder = (self.path/'.lock').read_text().strip()
+        except OSError: return
         if holder.isdigit() and int(holder) != os.getpid() and pid_alive(int(holder)):
-            raise DataError(f'{p}: another run (process {holder}) is writing here')
+            raise DataError(f'{self.path}: another run (process {holder}) is writing here')
+    def _take(self):
+        "Create `.lock`, holding our pid, in one step (a link of a written file): of two runs starting at once, one wins."
+        lock, mine = self.path/'.lock', self.path/f'.lock.{os.getpid()}'
+        mine.write_text(str(os.getpid()))
+        try:
+            for _ in range(3):
+                try: return os.link(mine, lock)
+                except FileExistsError:
+                    self._refuse_live()
+                    lock.unlink(missing_ok=True)           # left by a process that is gone (or by us)
+                except OSError: return os.replace(mine, lock)   # a file system without hard links
+            raise DataError(f'{self.path}: other runs keep starting here')
+        finally: mine.unlink(missing_ok=True)
+    def __enter__(self):
+        p = self.path
+        if not is_main(): return p             # under torchrun, process 0 holds the lock for the whole job
+        self._refuse_live()
         finished = (p/'metrics.json').exists() or (p/'model').exists()
         if finished and not (self.overwrite or self.resume): raise DataError(f'{p}: holds a finished run; use --overwrite to replace it')
         if finished and self.overwrite: shutil.rmtree(p)
         p.mkdir(parents=True, exist_ok=True)
-        if is_main(): lock.write_text(str(os.getpid()))
+        self._take()
         return p
-    def __exit__(self, *a):
-        if is_main(): (self.path/'.lock').unlink(missing_ok=True)
+    def __exit__(self, kind, *a):
+        if not is_main(): return
+        (self.path/'.lock').unlink(missing_ok=True)
+        if kind is not None and self.path.is_dir() and not any(self.path.iterdir()): self.path.rmdir()   # failed before writing
+
 
 # %% ../nbs/06_train.ipynb #f543581f
 @dataclass
