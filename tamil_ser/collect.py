@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf, soxr
 from tqdm.auto import tqdm
 from .audio import SR, MIN_SECONDS, AudioError, load_audio, clip_stats, clip_hash
+from .audio import _check_rate
 from .data import norm_label
 
 # %% auto #0
@@ -121,6 +122,7 @@ class _Streamed:
     "A long seekable file read in blocks: only the block or clip at hand is in memory."
     def __init__(self, path, f:sf.SoundFile):
         self.path, self.f, self.sr = str(path), f, f.samplerate
+        _check_rate(self.path, self.sr)        # a forged 1 Hz header would otherwise resample to days of audio
         self.n = int(np.ceil(f.frames*SR/f.samplerate))
 
     def _decode(self, read, at:int):

@@ -96,6 +96,7 @@ class Listener:
         self.n, self.got, self.t_in, self.start, self.next_interim = 0, 0, clock(), None, 0
         self.bad, self.last_speech, self.quiet_told, self.silent = None, 0, False, 0
         self.counts = dict(utterance=0, interim=0, warning=0, notice=0, short=0)
+        if not MIN_RATE <= sr <= MAX_RATE: raise AudioError(f'sample rate {sr} Hz: a stream must be {MIN_RATE}-{MAX_RATE} Hz')
         self._set_rate(sr)
         self.proba([np.zeros(SR // 2, np.float32)])          # warm up (lazy loads, first-call allocations) before the first event
 
@@ -133,7 +134,7 @@ def _clean(self: Listener, x, sr) -> tuple[np.ndarray | None, list]:
     "The chunk as float32 mono with non-finite samples zeroed, or None and a warning when it is not audio."
     try:
         x, sr = _mono(_to_float(np.asarray(x))), int(sr)
-        if sr <= 0: raise ValueError(f'sample rate {sr} Hz')
+        if not MIN_RATE <= sr <= MAX_RATE: raise ValueError(f'sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz')
     except (TypeError, ValueError) as e:
         return None, [self._event('warning', time=self.got / SR, skipped=0., message=f'chunk skipped, not audio: {e}')]
     bad = ~np.isfinite(x)
