@@ -131,7 +131,7 @@ def metrics(y, p, labels=EMOTIONS, n_boot:int=1000, seed:int=0) -> dict:
     pr, rc, f1, sup = precision_recall_fscore_support(yi, pi, labels=rng, zero_division=0)
     b = boot_uar(yi, pi, n_boot, seed)
     out.update(uar=_num(uar(yi, pi)), uar_ci=[_num(np.quantile(b, .025)), _num(np.quantile(b, .975))], accuracy=_num(np.mean(yi == pi)),
-               macro_f1=_num(f1_score(yi, pi, labels=rng, average='macro', zero_division=0)),
+               macro_f1=_num(f1_score(yi, pi, labels=[labels.index(l) for l in present], average='macro', zero_division=0)),
                per_class={l: dict(precision=float(a), recall=float(r), f1=float(c), support=int(d))
                           for l, a, r, c, d in zip(labels, pr, rc, f1, sup)},
                confusion=confusion_matrix(yi, pi, labels=rng).tolist())
@@ -469,16 +469,17 @@ def last_checkpoint(ck) -> Path|None:
 
 
 # %% ../nbs/06_train.ipynb #b83a4ba2
-def _run_trainer(t, out: Path, resume: bool):
-    "Train; on Ctrl-C say where the checkpoints are and how to go on."
+def _run_trainer(t, out: Path, resume: bool|None):
+    "Train; on Ctrl-C say where the checkpoints are and how to go on (`resume=None`: a run that cannot resume)."
     ck = Path(out)/'checkpoints'
     last = last_checkpoint(ck) if resume else None
     try: t.train(resume_from_checkpoint=str(last) if last else None)
     except KeyboardInterrupt:
-        if is_main(): print(f'\ninterrupted: checkpoints kept in {ck}; run the same command with --resume to continue', flush=True)
+        how = 'run the same command with --resume to continue' if resume is not None else 'this run cannot resume; run it again'
+        if is_main(): print(f'\ninterrupted: checkpoints kept in {ck}; {how}', flush=True)
         raise
 
-def train_finetune(d: pd.DataFrame, st: Settings, tr, va, out, progress:bool=True, resume:bool=False) -> tuple:
+def train_finetune(d: pd.DataFrame, st: Settings, tr, va, out, progress:bool=True, resume:bool|None=False) -> tuple:
     "Fine-tune `st.backbone` on rows `tr` of `d`, early-stopping on the UAR of rows `va`; returns (FinetunedModel, history)."
     from transformers import AutoFeatureExtractor, EarlyStoppingCallback, PrinterCallback, set_seed
     set_seed(st.seed)
@@ -579,8 +580,9 @@ class Run:
             return f"Run({str(self.path)!r}: trained; process {rank} of a distributed job leaves the rest to process 0)"
         if not m.get('n'): return f"Run({str(self.path)!r}: trained on every clip, no test set; {m['protocol']})"
         ci = m['uar_ci']
+        miss = f" over {len(m['classes'])} emotions (no test clip of {', '.join(m['missing'])})" if m.get('missing') else ''
         return (f"Run({str(self.path)!r}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, "
-                f"macro-F1 {m['macro_f1']:.3f}, n={m['n']}; {m['protocol']})")
+                f"macro-F1 {m['macro_f1']:.3f}{miss}, n={m['n']}; {m['protocol']})")
 
 def _write_run(path: Path, met: dict, pred: pd.DataFrame, hist: pd.DataFrame, title: str):
     "Write metrics.json, predictions.csv, history.csv and plots/curves.png into a run folder, each atomically."
@@ -589,6 +591,12 @@ def _write_run(path: Path, met: dict, pred: pd.DataFrame, hist: pd.DataFrame, ti
     write_text(path/'history.csv', hist.to_csv(index=False))
     by_epoch = hist.groupby('epoch').mean(numeric_only=True).reset_index() if 'fold' in hist else hist
     plot_curves(by_epoch, title, path/'plots'/'curves.png')
+
+def _warn_copies(d: pd.DataFrame):
+    "Warn when identical audio falls in different folds: a model is then tested on a copy of a clip it trained on."
+    n = int((d.groupby('hash').fold.nunique() > 1).sum())
+    if n: print(f'warning: {n} identical clip(s) (the same audio) fall in different folds: their scores are inflated; '
+                'remove the copies or give them the same speaker')
 
 def _data_met(m: pd.DataFrame, d: pd.DataFrame) -> dict:
     "What a run's report says of its data: `data_summary` of the manifest given, its unusable clips, the fingerprint."
@@ -673,7 +681,7 @@ def _fold(d: pd.DataFrame, st: Settings, i:int, by:str, X, path: Path, progress:
     tr, va = (rest.index[inner.split.to_numpy() == k].to_numpy() for k in ('train', 'test'))
     if st.mode == 'probe': model, hist = train_probe(d, st, X, tr, va)
     else:
-        model, hist = train_finetune(d, st, tr, va, path/f'fold{i}', progress)
+        model, hist = train_finetune(d, st, tr, va, path/f'fold{i}', progress, resume=None)
         if not is_main(): return None, hist, ''
     pred = predictions(d.iloc[te], _test_proba(model, d, te, X, adapt))
     return pred, hist.assign(fold=i), model.norm_used
@@ -686,6 +694,8 @@ def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speake
     path = Path(out) if out else _run_dir(None, st.backbone, f'crossval{k}')
     with RunLock(path, overwrite):
         d = folds(prepare(m, progress), k, by, st.seed)
+        _check_classes(d.assign(split='train'))
+        _warn_copies(d)
         X = embed(d, st.backbone, st.max_seconds, progress=progress) if st.mode == 'probe' else None
         if st.mode == 'probe' and _uses_lbfgs(X if st.layer is None else X[:, :1], st.hidden):
             st = dataclasses.replace(st, valid=0)        # no early stopping: validation speakers join training
