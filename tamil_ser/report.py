@@ -6,7 +6,7 @@ Docs: https://tamil-ser.github.io/tamil-ser/report.html.md"""
 
 # %% ../nbs/02_report.ipynb #90657df4
 from __future__ import annotations
-import base64, html, io, json, os
+import base64, html, io, json, math, os
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
@@ -17,8 +17,8 @@ from .data import COLUMNS, EMOTIONS, LABEL2ID, five_class
 # %% auto #0
 __all__ = ['PRED_EXTRA', 'DPI', 'AUDIO_TYPES', 'SAMPLE_NOTE', 'CSS', 'predictions', 'mock_predictions', 'classes_of', 'confusion',
            'row_shares', 'plot_confusion', 'save_fig', 'fig_html', 'wav_bytes', 'audio_bytes', 'audio_uri', 'clip_uri',
-           'write_text', 'write_run', 'read_run', 'is_sample', 'data_summary', 'model_summary', 'report_header', 'HTML',
-           'html_report']
+           'write_text', 'json_safe', 'write_run', 'read_run', 'is_sample', 'data_summary', 'model_summary',
+           'report_header', 'HTML', 'html_report']
 
 # %% ../nbs/02_report.ipynb #14d419b9
 PRED_EXTRA = ['fold', 'duration', 'rms_db', 'seen']   # columns kept beside the manifest's when present
@@ -83,10 +83,13 @@ def plot_confusion(d:pd.DataFrame, labels=None, ax=None, title:str|None=None, cb
 DPI = 100   # embedded figures: 10 pt text is ~14 px at 100% zoom
 
 def save_fig(fig, path=None, dpi:int=DPI, close:bool=False):
-    "Save Figure `fig` as a PNG at `path` (folders made) when a path is given; close it if `close`; return it."
+    "Save Figure `fig` as a PNG at `path` (folders made; atomically) when a path is given; close it if `close`; return it."
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches='tight')
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f'.{path.name}.{os.getpid()}.part')
+        fig.savefig(part, dpi=dpi, bbox_inches='tight', format='png')
+        os.replace(part, path)
     if close: plt.close(fig)
     return fig
 
@@ -130,10 +133,17 @@ def write_text(path, text:str) -> Path:
     os.replace(part, path)
     return path
 
+def json_safe(o):
+    "`o` with NaN and infinities as None and numpy scalars as Python numbers, through dicts, lists and tuples: valid JSON."
+    if isinstance(o, dict): return {k: json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [json_safe(v) for v in o]
+    if isinstance(o, np.generic): o = o.item()
+    return None if isinstance(o, float) and not math.isfinite(o) else o
+
 def write_run(path, met:dict, pred:pd.DataFrame) -> Path:
-    "Write `metrics.json` and `predictions.csv` into run folder `path`, each atomically; return the folder."
+    "Write `metrics.json` (NaN as null) and `predictions.csv` into run folder `path`, each atomically; return the folder."
     path = Path(path)
-    write_text(path/'metrics.json', json.dumps(met, indent=2, default=str))
+    write_text(path/'metrics.json', json.dumps(json_safe(met), indent=2, default=str, allow_nan=False))
     write_text(path/'predictions.csv', pred.to_csv(index=False))
     return path
 
