@@ -815,10 +815,8 @@ def wave_envelope(x: np.ndarray, points:int=300) -> list:
 
 def wav_data_url(x: np.ndarray, sr:int=SR) -> str:
     "A clip as a data: URL of a 16-bit WAV file, for an <audio> element."
-    import soundfile as sf
-    b = io.BytesIO()
-    sf.write(b, np.clip(x, -1, 1), sr, format='WAV', subtype='PCM_16')
-    return 'data:audio/wav;base64,' + base64.b64encode(b.getvalue()).decode()
+    from tamil_ser.report import audio_uri
+    return audio_uri(np.clip(x, -1, 1), sr, 'wav')
 
 def _today_utc() -> str:
     "Local midnight today, as the UTC ISO time the votes are stamped with."

@@ -12,11 +12,11 @@ import numpy as np, pandas as pd
 from .data import *
 
 # %% auto #0
-__all__ = ['GATE_RULES', 'HISTORY_COLUMNS', 'SETTINGS_FIELDS', 'RETRAIN_WORKFLOW', 'PROJECT_README', 'LOOP_STAGES',
-           'speaker_bootstrap', 'judge', 'gate_summary', 'write_gate', 'gate', 'LoopError', 'recover_registry',
-           'champion_run', 'promote', 'loop_history', 'append_history', 'rollback', 'resolve_model', 'train_settings',
-           'default_params', 'init', 'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'stage_gate',
-           'stage_cli', 'retrain', 'init_cli', 'gate_cli', 'retrain_cli', 'rollback_cli']
+__all__ = ['GATE_RULES', 'HISTORY_COLUMNS', 'RETRAIN_WORKFLOW', 'PROJECT_README', 'LOOP_STAGES', 'speaker_bootstrap', 'judge',
+           'gate_summary', 'write_gate', 'gate', 'LoopError', 'recover_registry', 'champion_run', 'promote',
+           'loop_history', 'append_history', 'rollback', 'resolve_model', 'train_settings', 'default_params', 'init',
+           'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'stage_gate', 'stage_cli', 'retrain',
+           'init_cli', 'gate_cli', 'retrain_cli', 'rollback_cli']
 
 # %% ../nbs/12_loop.ipynb #00000006
 def _tallies(y, pred, codes, n_spk:int):
@@ -138,9 +138,8 @@ def _plot_gate(res: dict):
     return fig
 
 def _html_report():
-    "The shared HTML page builder (tamil_ser.report when it exists, else explore's)."
-    try: from tamil_ser.report import html_report
-    except ImportError: from tamil_ser.explore import html_report
+    "The shared HTML page builder (imported when a report is written)."
+    from tamil_ser.report import html_report
     return html_report
 
 # %% ../nbs/12_loop.ipynb #00000015
@@ -337,17 +336,10 @@ def resolve_model(path) -> str:
     return str(path)
 
 # %% ../nbs/12_loop.ipynb #00000025
-SETTINGS_FIELDS = dict(backbone='facebook/wav2vec2-base', mode='finetune', split='speaker', test=0.2, valid=0.15, epochs=None,
-                       lr=None, batch_size=8, max_seconds=3.0, augment=True, freeze_layers=0, weighted_layers=False,
-                       norm='auto', balance=True, hidden=0, wd=0.01, patience=None, layer=None, soft=False, seed=0)
-
 def train_settings(**over) -> dict:
     "The training settings (the fields of tamil_ser.train.Settings), with `over` applied and `test` 0."
-    try:
-        from tamil_ser.train import Settings
-        d = dataclasses.asdict(Settings())
-    except ImportError: d = dict(SETTINGS_FIELDS)
-    return {**d, **{k: v for k, v in over.items() if v is not None}, 'test': 0}
+    from tamil_ser.train import Settings          # imported only now: `tamil-ser init` stays light
+    return {**dataclasses.asdict(Settings()), **{k: v for k, v in over.items() if v is not None}, 'test': 0}
 
 def default_params(lab=(), **over) -> dict:
     "The contents of a new project's params.yaml."
@@ -446,9 +438,7 @@ Try other settings with `dvc exp run -S train.lr=0.001`, compare with `dvc exp s
 def _new_files(p: Path, params: dict) -> dict:
     "The files of a new project, path -> text."
     import yaml
-    try: from tamil_ser.collect import POOL_COLUMNS as cols      # the collection's own header, which it appends under
-    except ImportError: cols = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent',
-                                'batch', 'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of']
+    from tamil_ser.collect import POOL_COLUMNS as cols      # the collection's own header, which it appends under
     ignored = ['.ipynb_checkpoints/', '__pycache__/', 'models/.incoming/', 'models/.outgoing/', '*.sqlite-wal', '*.sqlite-shm',
                'gate/predictions_*.csv']
     return {'params.yaml': yaml.safe_dump(params, sort_keys=False),
@@ -514,59 +504,15 @@ def _tracked(p: Path) -> list:
     return fixed + [str(f.relative_to(p)) for f in sorted((p/'data'/'pool'/'clips').glob('*.dvc'))]
 
 # %% ../nbs/12_loop.ipynb #0000002e
-def _share(speaker:str) -> float:
-    "A stable number in [0, 1) from a speaker id."
-    return int(hashlib.sha256(speaker.encode()).hexdigest()[:8], 16) / 16**8
-
-def _own_field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
-    "POOL/splits.csv with new speakers placed by a stable hash (about `test_share` in test); existing rows are kept."
-    pool = Path(pool)
-    f, t = pool/'splits.csv', pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
-    has_rows = f.exists() and f.stat().st_size
-    old = pd.read_csv(f, dtype=str, keep_default_na=False) if has_rows else pd.DataFrame(columns=['speaker', 'split'])
-    new = sorted(set(t.get('speaker', pd.Series(dtype=str))) - set(old.speaker) - {''})
-    if not new: return old
-    placed = pd.DataFrame(dict(speaker=new, split=['test' if _share(n) < test_share else 'train' for n in new]))
-    s = pd.concat([old, placed], ignore_index=True)
-    _write_atomic(f, s.to_csv(index=False))
-    return s
-
 def _field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
-    "Place new speakers of `pool` in splits.csv (label's `field_splits` when it exists)."
-    try: from tamil_ser.label import field_splits
-    except ImportError: field_splits = _own_field_splits
+    "Place new speakers of `pool` in splits.csv (11_label's `field_splits`)."
+    from tamil_ser.label import field_splits
     return field_splits(pool, test_share=test_share)
 
 # %% ../nbs/12_loop.ipynb #00000030
-def _votes(db: Path) -> pd.DataFrame:
-    "The votes table of a labels.sqlite (empty when there is none)."
-    if not db.exists() or not db.stat().st_size: return pd.DataFrame(columns=['clip_id', 'label'])
-    with sqlite3.connect(db) as c:
-        if not c.execute("select 1 from sqlite_master where name='votes'").fetchone(): return pd.DataFrame(columns=['clip_id', 'label'])
-        return pd.read_sql('select clip_id, label from votes', c)
-
-def _own_export(pool, out, min_votes:int=1) -> pd.DataFrame:
-    "Manifest of the clips of `pool` with a clear majority of >= `min_votes` emotion votes, with their split; written to `out`."
-    pool, out = Path(pool), Path(out)
-    v = _votes(pool/'labels.sqlite')
-    v = v.assign(label=v.label.map(norm_label))
-    c = v.groupby(['clip_id', 'label']).size().unstack(fill_value=0) if len(v) else pd.DataFrame()
-    clear = c[(c.sum(1) >= min_votes) & (c.eq(c.max(1), axis=0).sum(1) == 1)] if len(c) else c
-    lab = pd.DataFrame(dict(clip_id=clear.index, label=clear.idxmax(1) if len(clear) else [], votes=clear.sum(1) if len(clear) else []))
-    lab = lab[lab.label.isin(EMOTIONS)]
-    t = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
-    m = t[t.get('duplicate_of', '') == ''].merge(lab, on='clip_id')
-    m['path'] = [os.path.relpath(pool/f, out.parent) for f in m.path]
-    splits = pool/'splits.csv'
-    s = pd.read_csv(splits, dtype=str, keep_default_na=False) if splits.exists() else pd.DataFrame(columns=['speaker', 'split'])
-    m['split'] = m.speaker.map(dict(zip(s.speaker, s.split))).fillna('train')
-    _write_atomic(out, m.to_csv(index=False))
-    return m
-
 def _export_field(pool, out, min_votes:int=1) -> pd.DataFrame:
-    "Export the labelled field clips of `pool` to manifest `out` (label's `export_labels` when it exists)."
-    try: from tamil_ser.label import export_labels
-    except ImportError: export_labels = _own_export
+    "Export the labelled field clips of `pool` to manifest `out` (11_label's `export_labels`)."
+    from tamil_ser.label import export_labels
     m = export_labels(pool, out=out, min_votes=min_votes)
     if m is None or not len(m): m = pd.DataFrame(columns=['path', 'label', 'speaker', 'accent', 'source', 'split'])
     if not Path(out).exists() or not len(m): _write_atomic(out, m.to_csv(index=False))
@@ -683,11 +629,9 @@ def _track_data(p: Path):
     "Checkpoint the vote store, place new speakers, and put new pool batches and the votes under DVC."
     pool = p/_params(p)['pool']
     db = pool/'labels.sqlite'
-    try:
-        from tamil_ser.label import Votes, take_incoming
-        take_incoming(pool, verbose=False)      # votes from collect in
-        Votes(pool).close()                     # the schema made before DVC hashes it
-    except ImportError: pass
+    from tamil_ser.label import Votes, take_incoming
+    take_incoming(pool, verbose=False)          # votes from collect in
+    Votes(pool).close()                         # the schema made before DVC hashes it
     if db.exists() and db.stat().st_size:
         with sqlite3.connect(db) as c: c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
     if (pool/'pool.csv').exists(): _field_splits(pool, _params(p)['field'].get('test_share', 0.3))
