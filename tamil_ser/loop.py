@@ -702,7 +702,9 @@ def retrain(project, push:bool=True, verbose:bool=True) -> dict:
         _dvc(p, 'repro', '-q')
     g, (run, data) = json.loads((p/'gate'/'gate.json').read_text()), _round_id(p)
     done = run in set(loop_history(p).run)
-    if not done: _record(p, run, data, g, champion_run(p))
+    if not done:
+        _commit(p, f'retrain {run}: the data and pipeline the round trained and judged on')   # the commit its row names
+        _record(p, run, data, g, champion_run(p))
     _track_models(p)
     committed = _commit(p, f"retrain {run}: {g['decision']}: " + '; '.join(g['reasons'])[:300])
     if done and not committed:

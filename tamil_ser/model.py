@@ -19,7 +19,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['META', 'ADAPT_MIN', 'SPREAD_MIN', 'hf_classifier', 'freeze', 'n_trainable', 'ProbeHead', 'fit_temperature',
            'BundleError', 'check_meta', 'pid_alive', 'save_atomic', 'SERModel', 'ProbeModel', 'FinetunedModel',
-           'load_model']
+           'bundle_dir', 'load_model']
 
 # %% ../nbs/05_model.ipynb #a7ab0b15
 def hf_classifier(backbone:str=DEFAULT_BACKBONE, labels=EMOTIONS, weighted_layers:bool=False, proj_size:int=256):
@@ -375,10 +375,14 @@ def _load_finetuned(s: str, p: Path, meta: dict, device) -> FinetunedModel:
     return FinetunedModel(m, fe, check_meta(full))
 
 # %% ../nbs/05_model.ipynb #f9d01b39
+def bundle_dir(path) -> Path:
+    "The bundle folder `path` names: its champion (`path/models/champion`) for a continuous-learning project, else `path`."
+    p = Path(str(path))
+    return p/'models'/'champion' if p.is_dir() and (p/'models'/'champion').is_dir() else p
+
 def load_model(path_or_id, device=None) -> SERModel:
     "Load a bundle folder (fine-tuned or probe) or a hub audio-classification model id, on `device` (default: CUDA if there is one)."
-    p, s = Path(str(path_or_id)), str(path_or_id)
-    if p.is_dir() and (p/'models'/'champion').is_dir(): p = p/'models'/'champion'    # a continuous-learning project
+    p, s = bundle_dir(path_or_id), str(path_or_id)
     meta = _read_meta(p) if p.is_dir() else {}
     if meta:
         try: check_meta(meta)

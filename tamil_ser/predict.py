@@ -15,7 +15,7 @@ import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 from .audio import *
 from .features import CACHE, SMILE_SETS, HFBackbone, embed
-from .model import META, SERModel, FinetunedModel, ProbeModel, load_model
+from .model import META, SERModel, FinetunedModel, ProbeModel, bundle_dir, load_model
 
 # %% auto #0
 __all__ = ['NO_SPEECH', 'UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'truncated_backbone',
@@ -41,8 +41,8 @@ def find_model(root='ser_results') -> str:
 _MODELS, _MODELS_LOCK = OrderedDict(), threading.RLock()
 
 def _cache_key(name) -> tuple:
-    "What identifies a loaded model: the resolved folder and its bundle's write time, or the hub id."
-    p = Path(str(name))
+    "What identifies a loaded model: the resolved bundle folder (a project's champion) and its write time, or the hub id."
+    p = bundle_dir(name)
     if not p.is_dir(): return (str(name), 0)
     return (str(p.resolve()), (p/META).stat().st_mtime_ns if (p/META).exists() else 0)
 
