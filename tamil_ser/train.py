@@ -377,11 +377,11 @@ def augmenter(p:float=0.5):
                       A.BandPassFilter(min_center_freq=300., max_center_freq=3000., p=p/4)])
 
 class ClipSet(torch.utils.data.Dataset):
-    "A manifest's clips decoded once: random crops (plus augmentation) for training, centre crops for evaluation."
+    "A manifest's clips decoded once: random crops (plus augmentation) for training, centre crops for evaluation; `soft` targets."
     def __init__(self, m: pd.DataFrame, train:bool=False, max_seconds:float=MAX_SECONDS, augment=None, progress:bool=False,
-                 weights=None):
+                 weights=None, soft:bool=False):
         self.x = [load_audio(p)[:int(4*max_seconds*SR)] for p in tqdm(m.path, desc='decode', disable=not progress, leave=False)]
-        self.y, self.train, self.max_seconds, self.augment = [LABEL2ID[l] for l in m.label], train, max_seconds, augment
+        self.y, self.train, self.max_seconds, self.augment = list(_targets(m, soft)), train, max_seconds, augment
         self.w = np.ones(len(m), np.float32) if weights is None else np.asarray(weights, np.float32)
     def __len__(self): return len(self.x)
     def __getitem__(self, i):
@@ -398,7 +398,7 @@ class Collator:
     def __call__(self, items):
         mask = bool(getattr(self.fe, 'return_attention_mask', False))
         f = self.fe([i['input_values'] for i in items], sampling_rate=SR, padding=True, return_tensors='pt', return_attention_mask=mask)
-        return dict(**f, labels=torch.tensor([i['labels'] for i in items]),
+        return dict(**f, labels=torch.as_tensor(np.stack([i['labels'] for i in items])),   # ids, or soft targets (n, 5)
                     weights=torch.tensor([i.get('weights', 1.) for i in items], dtype=torch.float32))
 
 # %% ../nbs/06_train.ipynb #29c33c1c
@@ -487,7 +487,8 @@ def train_finetune(d: pd.DataFrame, st: Settings, tr, va, out, progress:bool=Tru
     model = freeze(hf_classifier(st.backbone, weighted_layers=st.weighted_layers), layers=st.freeze_layers)
     fe = pretrained(AutoFeatureExtractor, tiny_backbone() if st.backbone == 'tiny' else st.backbone, st.backbone)
     t_, v_ = d.iloc[tr], d.iloc[va]
-    train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, clip_weights(t_, st.balance))
+    train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, clip_weights(t_, st.balance),
+                        soft=st.soft)
     t = _trainer_cls()(model=model, args=_training_args(st, out, len(va) > 0, progress), train_dataset=train_set,
         eval_dataset=ClipSet(v_, False, st.max_seconds, progress=progress) if len(va) else None, data_collator=Collator(fe),
         compute_metrics=_scores, optimizers=(optimizer(model, st.lr or 3e-5, 1e-3), None),
