@@ -16,8 +16,8 @@ from .model import SERModel, ProbeModel
 from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
 
 # %% auto #0
-__all__ = ['STREAM_BLOCK', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'load_vad', 'Listener', 'stream',
-           'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
+__all__ = ['STREAM_BLOCK', 'CONTAINERS', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'load_vad', 'Listener',
+           'stream', 'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
 
 # %% ../nbs/13_stream.ipynb #ddc27b95
 STREAM_BLOCK = 4096   # samples per read from a file or a raw PCM pipe
@@ -30,12 +30,34 @@ def _file_blocks(path, block:int):
         x, r = _read(path)       # raises the AudioError that names the problem (missing, empty, codec)
         yield x, r
         return
+    yield from _sound_blocks(f, block, str(path))
+
+def _sound_blocks(f, block:int, name:str):
+    "(samples, rate) blocks of an open `sf.SoundFile`; a decoding error part way (a file cut short) is an `AudioError`."
+    import soundfile as sf
+    done = 0
     with f:
-        for b in f.blocks(blocksize=block, dtype='float32', always_2d=True): yield b.mean(1), f.samplerate
+        try:
+            for b in f.blocks(blocksize=block, dtype='float32', always_2d=True):
+                done += len(b)
+                yield b.mean(1), f.samplerate
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioError(f'{name}: cannot decode past {done / f.samplerate:.1f} s ({e})') from None
+
+CONTAINERS = {b'RIFF': 'WAV', b'RIFX': 'WAV', b'fLaC': 'FLAC', b'OggS': 'Ogg', b'FORM': 'AIFF'}
 
 def _pcm_blocks(f, sr:int, block:int):
-    "(samples, `sr`) blocks of raw 16-bit little-endian mono PCM read from a binary file-like object."
-    read, rest = getattr(f, 'buffer', f).read, b''
+    "(samples, `sr`) blocks of raw 16-bit little-endian mono PCM read from a binary file-like object (an audio file: decoded)."
+    import soundfile as sf
+    raw = getattr(f, 'buffer', f)
+    read, rest = raw.read, raw.read(4)
+    kind, name = CONTAINERS.get(bytes(rest[:4])), str(getattr(f, 'name', 'the input stream'))
+    if kind and getattr(raw, 'seekable', lambda: False)():
+        raw.seek(-len(rest), 1)
+        yield from _sound_blocks(sf.SoundFile(raw), block, name)
+        return
+    if kind: raise AudioError(f'{name}: a {kind} file, not raw PCM: give its path, or pipe raw 16-bit PCM '
+                              f'(ffmpeg -i FILE -f s16le -ac 1 -ar {sr} -)')
     while True:
         b = read(block * 2)
         if not b: return
@@ -120,7 +142,11 @@ def _set_rate(self: Listener, sr) -> list:
     import soxr
     self.sr, self.resampler = sr, (None if sr == SR else soxr.ResampleStream(sr, SR, 1, dtype='float32', quality='HQ'))
     return out
-Listener._event, Listener._set_rate = _event, _set_rate
+def _stopped(self: Listener, e) -> dict:
+    "The warning for a source that failed part way (what came before is kept); before any audio, the error itself."
+    if not self.got: raise e
+    return self._event('warning', time=self.got / SR, skipped=0., message=f'the source stopped: {e}')
+Listener._event, Listener._set_rate, Listener.stopped = _event, _set_rate, _stopped
 
 # %% ../nbs/13_stream.ipynb #9895b143
 def _close_bad(self: Listener) -> list:
@@ -241,8 +267,9 @@ Listener.close, Listener.summary = _close, _summary
 def stream(chunks, model=None, sr:int=SR, abstain:float|None=None, smooth:int=1, interim:float|None=3.0, **kw):
     "Events (utterance, interim, warning, notice dicts) of audio `chunks` (arrays, (array, rate), a path or raw PCM) as they happen."
     lis = Listener(model, sr=sr, abstain=abstain, smooth=smooth, interim=interim, **kw)
-    for x, r in stream_chunks(chunks, sr):
-        yield from lis.feed(x, r)
+    try:
+        for x, r in stream_chunks(chunks, sr): yield from lis.feed(x, r)
+    except AudioError as e: yield lis.stopped(e)
     yield from lis.close()
 
 # %% ../nbs/13_stream.ipynb #ac57b5c6
@@ -320,6 +347,7 @@ def _listen(lis: Listener, chunks, jsonl:bool) -> float:
             busy += time.perf_counter() - t
             show(evs)
     except KeyboardInterrupt: print('tamil-ser listen: interrupted', file=sys.stderr)
+    except AudioError as e: show([lis.stopped(e)])
     t = time.perf_counter()
     show(lis.close())
     return busy + time.perf_counter() - t
