@@ -79,6 +79,12 @@ def _settings(a, skip=()) -> dict:
     return {f.name: getattr(a, f.name) for f in dataclasses.fields(Settings) if f.name not in skip}
 
 # %% ../nbs/20_cli.ipynb #b0efa283
+def _status(run) -> int:
+    "Exit status of a command that ran on DATA: 1 when clips had to be left out (named above by `prepare`), else 0."
+    n = (run.metrics or {}).get('unusable') or 0
+    if n: print(f'{n} clip(s) could not be used (listed above); the rest were: exit status 1', file=sys.stderr)
+    return int(n > 0)
+
 def _report(run):
     "Say where the run's report.html is (train and crossval write one when there are held-out predictions)."
     if (run.path/'report.html').exists(): print(f"report: {run.path/'report.html'}")
@@ -91,7 +97,7 @@ def _train(a) -> int:
     print(run)
     print(f"model bundle: {run.path/'model'}")
     _report(run)
-    return 0
+    return _status(run)
 
 def _crossval(a) -> int:
     "Cross-validate on DATA by speaker (or another grouping) and write out-of-fold predictions and metrics."
@@ -103,7 +109,7 @@ def _crossval(a) -> int:
     print('UAR per fold: ' + ', '.join(f'{u:.3f}' for u in run.metrics['fold_uar']))
     _report(run)
     print(f'written to {run.path}')
-    return 0
+    return _status(run)
 
 CV_SKIP = ('split', 'test')
 
@@ -117,7 +123,7 @@ def _evaluate(a) -> int:
         print(f"speakers unseen in training only: UAR {u['uar']:.3f} [{u['uar_ci'][0]:.3f}, {u['uar_ci'][1]:.3f}], n={u['n']} "
               f"({len(u.get('speakers', []))} speakers): the honest figure")
     if a.out: print(f'written to {a.out}')
-    return 0
+    return _status(run)
 
 # %% ../nbs/20_cli.ipynb #8c3371af
 def _explore(a) -> int:

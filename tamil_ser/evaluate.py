@@ -15,7 +15,7 @@ from .audio import load_audio
 from .data import EMOTIONS, DataError, read_data
 from .model import SERModel, ProbeModel, load_model
 from .report import *
-from .train import Run, crossval, metrics, prepare, train, uar
+from .train import Run, crossval, metrics, prepare, train, uar, unusable
 
 # %% auto #0
 __all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'EVAL_CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics',
@@ -372,7 +372,7 @@ def evaluate(model, m:pd.DataFrame, out=None, adapt='auto', progress:bool=True, 
     d = d.assign(seen=d.speaker.astype(str).isin(seen) if 'speaker' in d else False)
     pred = predict_manifest(model, d, adapt=adapt, progress=progress)
     met = {**split_metrics(pred, model.labels), 'ece': ece(pred), 'normalisation': model.norm_used,
-           'protocol': _protocol(model, seen, adapt)}
+           'protocol': _protocol(model, seen, adapt), 'unusable': unusable(m, d)}
     if out:
         path = write_run(out, met, pred)
         write_text(path/'clips.csv', d.to_csv(index=False))

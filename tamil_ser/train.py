@@ -21,7 +21,7 @@ from .features import *
 from .model import *
 
 # %% auto #0
-__all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare',
+__all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare', 'unusable',
            'fingerprint', 'splits', 'class_weights', 'clip_weights', 'fit_probe', 'top_features', 'train_probe',
            'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'last_checkpoint', 'train_finetune',
            'plot_curves', 'RunLock', 'Run', 'train', 'crossval']
@@ -148,6 +148,10 @@ def prepare(m: pd.DataFrame, progress:bool=True) -> pd.DataFrame:
     u = r.usable
     if u.empty: raise DataError('no usable clips of the five emotions to train on')
     return u
+
+def unusable(m: pd.DataFrame, d: pd.DataFrame) -> int:
+    "How many five-class clips of manifest `m` its prepared form `d` left out (unreadable or invalid audio)."
+    return int(m.label.isin(EMOTIONS).sum()) - len(d)
 
 def fingerprint(m: pd.DataFrame) -> str:
     "A short hash of a prepared manifest's audio and labels."
@@ -602,7 +606,7 @@ def _warn_copies(d: pd.DataFrame):
 def _data_met(m: pd.DataFrame, d: pd.DataFrame) -> dict:
     "What a run's report says of its data: `data_summary` of the manifest given, its unusable clips, the fingerprint."
     s = data_summary(m)
-    n = int(m.label.isin(EMOTIONS).sum()) - len(d)
+    n = unusable(m, d)
     if n: s['left_out'] = {**s['left_out'], 'unusable': n}
     return {**s, 'fingerprint': fingerprint(d)}
 
@@ -667,7 +671,7 @@ def train(m: pd.DataFrame, s:Settings|dict|None=None, out=None, progress:bool=Tr
             _calibrate_finetuned(model, d, va)
         pred = predictions(d.iloc[te], _test_proba(model, d, te, X))
         met = {**metrics(pred.label, pred.pred), 'protocol': _protocol(st, d, te), 'normalisation': model.norm_used,
-               'data': _data_met(m, d)}
+               'data': _data_met(m, d), 'unusable': unusable(m, d)}
         model.meta.update(train=dataclasses.asdict(st), data={**model.meta.get('data', {}), **_data_meta(d, tr, va, te)},
                           metrics={k: met[k] for k in ('uar', 'uar_ci', 'accuracy', 'macro_f1', 'n')})
         model.save(path/'model')
@@ -708,7 +712,7 @@ def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speake
         met = {**metrics(pred.label, pred.pred), 'protocol': dict(folds=k, by=by, valid=st.valid, seed=st.seed, backbone=st.backbone,
                                                                   mode=st.mode, norm=st.norm)}
         met['fold_uar'] = [uar(g.label, g.pred) for _, g in pred.groupby('fold')]
-        met['data'] = _data_met(m, d)
+        met['data'], met['unusable'] = _data_met(m, d), unusable(m, d)
         notes = [n for _, _, n in runs]
         met['normalisation'] = notes[0] if len(set(notes)) == 1 else '; '.join(f'fold {i}: {n}' for i, n in enumerate(notes))
         _write_run(path, met, pred, hist, f'{st.backbone} {st.mode}, {k} folds by {by}')

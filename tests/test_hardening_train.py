@@ -183,3 +183,16 @@ def test_ctrl_c_says_where_and_resume_goes_on(voices, tmp_path):
     assert list((tmp_path/'r'/'checkpoints').glob('checkpoint-*'))
     r = run_py(args[1:3] + args[3:] + ['--resume', '--epochs', '3'], timeout=600)
     assert r.code == 0 and (tmp_path/'r'/'model'/'model.safetensors').exists(), r.text[-2000:]
+
+def test_unreadable_clips_are_left_out_with_exit_status_1(voices, tmp_path):
+    "Exit status 1 when some inputs failed and the rest were done: a corrupt clip is named, the run is written, status 1."
+    m = pd.read_csv(voices)
+    bad = tmp_path/'broken.wav'
+    bad.write_bytes(b'RIFF\x24\x00\x00\x00WAVEfmt ')
+    m = pd.concat([m, pd.DataFrame([dict(path=str(bad), label='sad', speaker='s0', source='gen')])], ignore_index=True)
+    m.to_csv(tmp_path/'m.csv', index=False)
+    r = cli('train', tmp_path/'m.csv', '--backbone', 'egemaps', '--mode', 'probe', '--out', tmp_path/'r', '-q')
+    assert r.code == 1, r.text[-2000:]
+    assert 'broken.wav' in r.text and '1 clip(s) could not be used' in r.text and 'Traceback' not in r.text
+    assert (tmp_path/'r'/'model').is_dir() and (tmp_path/'r'/'report.html').exists()
+    assert cli('train', voices, '--backbone', 'egemaps', '--mode', 'probe', '--out', tmp_path/'ok', '-q').code == 0
