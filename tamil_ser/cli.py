@@ -203,7 +203,7 @@ def _validate_opts(p):
     p.add_argument('--min-seconds', type=float, default=0.5, help='warn below this duration (default 0.5)')
     p.add_argument('--max-seconds', type=float, default=10., help='warn above this duration (default 10)')
     p.add_argument('--warnings', action='store_true', help='list warnings too, not only errors')
-    p.add_argument('--out', help='write the per-clip table (stats, hash, confounds, error) to this CSV')
+    p.add_argument('--out', help='write the per-clip table (stats, hash, error) to this CSV, and the confound figures beside it (NAME.confounds.csv)')
 
 def _run_opts(p, resume:bool=True):
     "Where a run goes and whether it may replace or continue one."

@@ -403,7 +403,7 @@ def run_report(run, title:str|None=None) -> Path:
 def _transfer_parser() -> argparse.ArgumentParser:
     "The `tamil-ser transfer` argument parser."
     p = argparse.ArgumentParser(prog='tamil-ser transfer', description='Train on each source (or accent) of DATA and test on '
-                                'every other: a train × test table of UAR with 95%% intervals, a heat map and report.html.')
+                                'every other: a train × test table of UAR with 95% intervals, a heat map and report.html.')
     p.add_argument('data', nargs='+', metavar='DATA', help='manifest CSVs, EmoTa trees or folder-per-emotion trees')
     p.add_argument('--by', default='source', help='the column whose values are trained and tested on (default: source)')
     p.add_argument('--backbone', default='egemaps', help='a Hugging Face model id or folder, egemaps, compare or tiny (default: egemaps)')
@@ -412,7 +412,7 @@ def _transfer_parser() -> argparse.ArgumentParser:
                    help='normalisation of the test source: auto (default: what evaluate does), none (training statistics), '
                         'source (its own statistics), speaker, source+speaker, or compare (none, source and source+speaker)')
     p.add_argument('--no-within', action='store_true', help='skip the diagonal (cross-validation within each source)')
-    p.add_argument('--out', required=True, help='folder for transfer.csv, plots/transfer.png and report.html')
+    p.add_argument('--out', required=True, help='folder for transfer.csv (a row per train, test pair), plots/transfer-adapt-*.png and report.html')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
