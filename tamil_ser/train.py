@@ -174,6 +174,7 @@ def _valid_rows(s: pd.DataFrame, st: Settings) -> pd.DataFrame:
     has_spk = 'speaker' in s and s.speaker.iloc[tr].fillna('').ne('').any()
     by = 'speaker' if has_spk else (st.split if st.split in GROUPINGS else 'random')
     groups = s.iloc[tr][by].nunique() if by in s else len(tr)
+    s.attrs['valid_by'] = by
     if not st.valid or groups < 3: return s
     share = st.valid if isinstance(st.valid, (str, list, tuple)) else min(st.valid * len(s) / len(tr), 0.5)
     held = split_data(s.iloc[tr], by=by, test=share, seed=st.seed + 1, verbose=False).split.to_numpy() == 'test'
@@ -189,7 +190,11 @@ def splits(m: pd.DataFrame, st: Settings) -> pd.DataFrame:
     s = _valid_rows(s.copy(), st)
     n = {k: int((s.split == k).sum()) for k in ('train', 'valid', 'test')}
     how = f'test held out by {st.split}' if n['test'] else 'no test set (trained on every clip)'
-    print(f"split: train {n['train']} clips, valid {n['valid']}, test {n['test']}; {how}, validation by speaker")
+    valid = f"validation by {s.attrs.get('valid_by', 'speaker')}" if n['valid'] else 'no validation set'
+    print(f"split: train {n['train']} clips, valid {n['valid']}, test {n['test']}; {how}, {valid}")
+    got = n['test'] / max(len(s), 1)
+    if isinstance(st.test, float) and n['test'] and abs(got - st.test) > 0.15:
+        print(f'note: test share {got:.2f}, not the {st.test} asked: whole {st.split} groups rarely divide exactly')
     _check_classes(s)
     return s
 
