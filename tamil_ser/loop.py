@@ -321,8 +321,10 @@ def rollback(project, to:str|None=None, commit:bool=True) -> str:
         runs = sorted(p.name for p in (models/'archive').glob('*') if not p.name.startswith('.'))
         raise LoopError(f"{models/'archive'/to}: no such champion (archived runs: {', '.join(runs) or 'none'})")
     _install(models/'archive'/to, models, to)
+    h = loop_history(project)
+    was = h.commit[(h.run == to) & (h.decision == 'promote')]            # the commit of the data `to` was judged on
     append_history(project, dict(time=_now(), run=to, decision='rollback', reasons=f'rolled back from {cur}', champion=to,
-                                 commit=_head(project)))
+                                 commit=was.iloc[-1] if len(was) and was.iloc[-1] else _head(project)))
     if commit and (Path(project)/'.dvc').is_dir():
         _track_models(Path(project))
         _commit(Path(project), f'rollback: champion {cur} -> {to}')
