@@ -616,17 +616,17 @@ def _mix_random(main, rest, n:int, share:float, rng) -> tuple[np.ndarray, list]:
         who.insert(s, 'random')
     return np.array(order, int), who
 
-def _ranked(c, strategy, n, P, E, labelled, seed, random_share) -> tuple[np.ndarray, list]:
+def _ranked(c, strategy, n, P, E, labelled, seed, random_share, method='kmeans') -> tuple[np.ndarray, list]:
     "Order of the candidate rows under `strategy`, and which strategy picked each."
     rng = np.random.default_rng(seed)
     if strategy == 'random': o = rng.permutation(len(c))[:n]
     elif strategy == 'uncertainty': o = np.argsort(-entropy(P), kind='stable')[:n]
     elif strategy == 'margin': o = np.argsort(-margin(P), kind='stable')[:n]
     elif strategy == 'balanced': o = rank_balanced(P, c.accent.to_numpy(), n)
-    elif strategy == 'diverse': o = rank_diverse(P, E, n, labelled, seed=seed)
+    elif strategy == 'diverse': o = rank_diverse(P, E, n, labelled, seed=seed, method=method)
     else:
         k = int(round(random_share * n)) if n >= 10 else int(random_share > 0 and n >= 3)
-        main = rank_diverse(P, E, n - k, labelled, seed=seed)
+        main = rank_diverse(P, E, n - k, labelled, seed=seed, method=method)
         return _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, rng)
     return np.asarray(o, int), [strategy] * len(o)
 
@@ -649,7 +649,7 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
 
 # %% ../nbs/11_label.ipynb #47dbd079
 def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annotator:str|None=None, random_share:float=0.1,
-          skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True) -> pd.DataFrame:
+          skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True, method:str='kmeans') -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
     if strategy not in STRATEGIES: raise ValueError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
     t, votes = pool_rows(pool), pool_votes(pool)
@@ -670,7 +670,7 @@ def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annota
             c, P, E = c[ok].reset_index(drop=True), P[ok], E[ok]
         if strategy in ('diverse', 'default') and len(votes): labelled = _labelled_space(pool, model, t, votes, progress)
     if not len(c): return _queue_table(pool, c, np.array([], int), [], [], None)
-    o, who = _ranked(c, strategy, n, P, E, labelled, seed, random_share)
+    o, who = _ranked(c, strategy, n, P, E, labelled, seed, random_share, method)
     score = (margin(P) if strategy == 'margin' else entropy(P))[o] if P is not None else np.full(len(o), np.nan)
     return _queue_table(pool, c, o, score, who, P)
 
@@ -1027,6 +1027,8 @@ def _queue_parser() -> argparse.ArgumentParser:
     p.add_argument('--out', metavar='QUEUE.csv', help='write the queue here (paths relative to its folder)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--annotator', help='disagreement: leave out clips this annotator voted on')
+    p.add_argument('--method', choices=['kmeans', 'kcenter'], default='kmeans',
+                   help='how diverse (and default) spread their picks: uncertainty-weighted k-means, or k-center (core-set)')
     p.add_argument('--test', action='store_true', help='queue the field test speakers instead (random order only)')
     return p
 
@@ -1034,7 +1036,7 @@ def queue_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser queue POOL --model M --n N [--strategy S] [--out QUEUE.csv] [--seed]`; returns the exit status."
     a = _queue_parser().parse_args(argv)
     try:
-        q = queue(a.pool, a.model, a.n, a.strategy, a.seed, a.annotator, test=a.test, progress=False)
+        q = queue(a.pool, a.model, a.n, a.strategy, a.seed, a.annotator, test=a.test, progress=False, method=a.method)
         if a.out: write_atomic(q.assign(path=[_rel(Path(p), Path(a.out).resolve().parent) for p in q.path]), a.out)
     except (DataError, ValueError, FileNotFoundError, OSError) as e:
         print(f'tamil-ser queue: error: {e}', file=sys.stderr)
