@@ -182,13 +182,15 @@ def load_clip(src, max_seconds:float=MAX_SECONDS, sr:int=SR, src_sr:int|None=Non
     return fit_clip(x, max_seconds, sr)
 
 # %% ../nbs/00_audio.ipynb #2437d595
-def _source_blocks(f: sf.SoundFile, block_seconds: float):
-    "Mono float32 blocks of an open file at its own rate; one-line `AudioError` if decoding fails midway."
+def _source_blocks(f: sf.SoundFile, block_seconds: float, name=None):
+    "Mono float32 blocks of an open file at its own rate; one-line `AudioError` naming it and where if decoding fails midway."
+    done = 0
     try:
-        for b in f.blocks(blocksize=max(1, int(block_seconds * f.samplerate)), dtype='float32', always_2d=True):
+        for b in f.blocks(blocksize=max(1, round(block_seconds * f.samplerate)), dtype='float32', always_2d=True):
+            done += len(b)
             yield b.mean(1)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as e:
-        raise AudioError(f'{f.name}: cannot decode ({str(e).strip()})') from None
+        raise AudioError(f'{name or f.name}: cannot decode past {done / f.samplerate:.1f} s ({str(e).strip()})') from None
 
 def audio_blocks(src, block_seconds:float=60., sr:int=SR, src_sr:int|None=None):
     "Yield a file, bytes or array as consecutive float32 mono blocks at `sr` of about `block_seconds`: memory stays one block."

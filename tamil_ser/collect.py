@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf, soxr
 from tqdm.auto import tqdm
 from .audio import SR, MIN_SECONDS, AudioError, load_audio, clip_stats, clip_hash
-from .audio import _check_rate
+from .audio import _check_rate, _source_blocks
 from .data import norm_label
 
 # %% auto #0
@@ -125,12 +125,6 @@ class _Streamed:
         _check_rate(self.path, self.sr)        # a forged 1 Hz header would otherwise resample to days of audio
         self.n = int(np.ceil(f.frames*SR/f.samplerate))
 
-    def _decode(self, read, at:int):
-        "`read()`, a decoding error (a file cut short, a damaged frame) becoming an `AudioError` naming the file and where."
-        try: return read()
-        except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioError(f'{self.path}: cannot decode past {at/self.sr:.1f} s ({e}); nothing of it was collected') from None
-
     def _mono(self, y:np.ndarray) -> np.ndarray:
         if not np.isfinite(y).all(): raise AudioError(f'{self.path}: contains NaN or infinite samples')
         return y.mean(1) if y.ndim == 2 else y
@@ -139,9 +133,7 @@ class _Streamed:
         "The whole file at 16 kHz, `seconds` of source at a time."
         rs = soxr.ResampleStream(self.sr, SR, 1, dtype='float32', quality='HQ') if self.sr != SR else None
         self.f.seek(0)
-        it, done = self.f.blocks(blocksize=int(seconds*self.sr), dtype='float32', always_2d=True), 0
-        while (y := self._decode(lambda: next(it, None), done)) is not None:
-            done += len(y)
+        for y in _source_blocks(self.f, seconds, self.path):      # a file cut short: an AudioError naming it and where
             y = self._mono(y)
             yield rs.resample_chunk(y) if rs else y
         if rs: yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -149,10 +141,10 @@ class _Streamed:
     def span(self, a:int, b:int) -> np.ndarray:
         "Samples `a`..`b` (at 16 kHz) of the file, decoding only that part."
         i, j = int(round(a*self.sr/SR)), int(round(b*self.sr/SR))
-        def read():
-            self.f.seek(i)
-            return self.f.read(j - i, dtype='float32', always_2d=True)
-        y = self._mono(self._decode(read, i))
+        self.f.seek(i)
+        try: y = self._mono(self.f.read(j - i, dtype='float32', always_2d=True))
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioError(f'{self.path}: cannot decode at {a/SR:.1f} s ({e})') from None
         return soxr.resample(y, self.sr, SR, quality='HQ').astype(np.float32) if self.sr != SR else y
 
     def close(self):

@@ -11,7 +11,7 @@ from collections import deque
 from pathlib import Path
 import numpy as np, torch
 from .audio import *
-from .audio import _mono, _read, _to_float
+from .audio import _mono, _read, _source_blocks, _to_float
 from .model import SERModel, ProbeModel
 from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
 
@@ -34,15 +34,8 @@ def _file_blocks(path, block:int):
 
 def _sound_blocks(f, block:int, name:str):
     "(samples, rate) blocks of an open `sf.SoundFile`; a decoding error part way (a file cut short) is an `AudioError`."
-    import soundfile as sf
-    done = 0
     with f:
-        try:
-            for b in f.blocks(blocksize=block, dtype='float32', always_2d=True):
-                done += len(b)
-                yield b.mean(1), f.samplerate
-        except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioError(f'{name}: cannot decode past {done / f.samplerate:.1f} s ({e})') from None
+        for x in _source_blocks(f, block / f.samplerate, name): yield x, f.samplerate
 
 CONTAINERS = {b'RIFF': 'WAV', b'RIFX': 'WAV', b'fLaC': 'FLAC', b'OggS': 'Ogg', b'FORM': 'AIFF'}
 
