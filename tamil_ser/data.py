@@ -153,7 +153,7 @@ def read_emota(root, speakers=None) -> pd.DataFrame:
     table = root/'meta'/'speaker_details.csv'
     if speakers is None and table.exists(): speakers = table
     sp = emota_speakers(speakers)
-    if sp is None: print("read_emota: no speaker table, so no accent or gender: pip install emota-loader, "
+    if sp is None: print("read_emota: no speaker table, so no accent or gender: pip install \"tamil-ser[emota]\", "
                          "or pass speakers='meta/speaker_details.csv'")
     else: df = df.merge(sp, on='speaker', how='left')
     _skip_note('read_emota', skipped)

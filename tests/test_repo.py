@@ -20,3 +20,53 @@ def test_nbdev_settings_in_pyproject():
     assert set(cfg['tool']['nbdev']['tst_flags'].split()) >= {'hub', 'slow'}
     assert not (ROOT/'settings.ini').exists()
     assert cfg['project']['scripts']['tamil-ser'] == 'tamil_ser.cli:main'
+
+# What `pip install -e .` (no extras) must bring: every package the modules import at the top, and every package imported
+# lazily inside a function, unless an optional extra (not `dev`) declares it and the import fails with a line naming it.
+import ast, importlib.metadata as md
+
+def _dist(req: str) -> str: return re.split(r'[\s<>=!~;\[]', req, 1)[0].lower().replace('_', '-')
+
+def _declared(cfg: dict, extras: bool) -> set[str]:
+    reqs = list(cfg['project']['dependencies'])
+    if extras: reqs += [r for k, v in cfg['project']['optional-dependencies'].items() if k != 'dev' for r in v]
+    return {_dist(r) for r in reqs if not r.startswith('tamil-ser')}
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    "The third-party packages a module imports at its top level, and those it imports inside functions."
+    top, inner = set(), set()
+    def names(n): return [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module] if n.level == 0 else []
+    tree = ast.parse(path.read_text())
+    defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    lazy = {id(i) for d in defs for i in ast.walk(d) if isinstance(i, (ast.Import, ast.ImportFrom))}
+    for n in ast.walk(tree):
+        if not isinstance(n, (ast.Import, ast.ImportFrom)): continue
+        for root in {m.split('.')[0] for m in names(n) if m}:
+            if root in sys.stdlib_module_names or root == 'tamil_ser': continue
+            (inner if id(n) in lazy else top).add(root)
+    return top, inner - top
+
+def _to_dists(mods: set[str]) -> dict[str, set[str]]:
+    "Import name -> the distributions that provide it (the import name itself where none installed does)."
+    pd = md.packages_distributions()
+    return {m: {d.lower().replace('_', '-') for d in pd.get(m, [m])} for m in mods}
+
+def _undeclared(extras: bool) -> dict[str, list[str]]:
+    cfg = tomllib.loads((ROOT/'pyproject.toml').read_text())
+    ok, bad = _declared(cfg, extras), {}
+    for f in sorted((ROOT/'tamil_ser').glob('*.py')):
+        top, inner = _imports(f)
+        for m, ds in _to_dists(inner if extras else top).items():
+            if not ds & ok: bad.setdefault(f.name, []).append(m)
+    return bad
+
+def test_top_level_imports_are_declared_dependencies():
+    assert _undeclared(extras=False) == {}, 'imported at the top of a module but not in [project].dependencies'
+
+def test_lazy_imports_are_declared_dependencies_or_extras():
+    assert _undeclared(extras=True) == {}, 'imported in a function but neither a dependency nor an optional extra (dev does not count)'
+
+def test_import_reader_sees_both_kinds(tmp_path):
+    f = tmp_path/'m.py'
+    f.write_text('import numpy as np, os\nfrom fastcore.basics import patch\nfrom . import x\ndef g():\n    import voila\n    import numpy\n')
+    assert _imports(f) == ({'numpy', 'fastcore'}, {'voila'})
