@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf, soxr
 from tqdm.auto import tqdm
-from .audio import SR, MIN_SECONDS, AudioError, load_audio, clip_stats, clip_hash
-from .audio import _check_rate, _source_blocks
+from .audio import SR, MIN_SECONDS, AudioError, load_audio, clip_stats, clip_hash, check_rate, file_blocks
 from .data import norm_label
 
 # %% auto #0
@@ -122,7 +121,7 @@ class _Streamed:
     "A long seekable file read in blocks: only the block or clip at hand is in memory."
     def __init__(self, path, f:sf.SoundFile):
         self.path, self.f, self.sr = str(path), f, f.samplerate
-        _check_rate(self.path, self.sr)        # a forged 1 Hz header would otherwise resample to days of audio
+        check_rate(self.path, self.sr)        # a forged 1 Hz header would otherwise resample to days of audio
         self.n = int(np.ceil(f.frames*SR/f.samplerate))
 
     def _mono(self, y:np.ndarray) -> np.ndarray:
@@ -133,7 +132,7 @@ class _Streamed:
         "The whole file at 16 kHz, `seconds` of source at a time."
         rs = soxr.ResampleStream(self.sr, SR, 1, dtype='float32', quality='HQ') if self.sr != SR else None
         self.f.seek(0)
-        for y in _source_blocks(self.f, seconds, self.path):      # a file cut short: an AudioError naming it and where
+        for y in file_blocks(self.f, seconds, self.path):      # a file cut short: an AudioError naming it and where
             y = self._mono(y)
             yield rs.resample_chunk(y) if rs else y
         if rs: yield rs.resample_chunk(np.zeros(0, np.float32), last=True)

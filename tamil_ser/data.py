@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.model_selection import StratifiedKFold, KFold
 from tqdm.auto import tqdm
+from .core import UserError, write_table
 from .audio import *
 
 # %% auto #0
@@ -59,8 +60,8 @@ PATH_COLUMNS = ['path', 'audio_path', 'filepath', 'file', 'filename', 'wav', 'au
 LABEL_COLUMNS = ['label', 'emotion', 'emo']
 AUDIO_EXTS = {'.wav', '.flac', '.ogg', '.opus', '.mp3', '.aif', '.aiff', '.caf', '.m4a', '.aac', '.wma', '.webm', '.amr'}
 
-class DataError(ValueError):
-    "One-line error naming a manifest or dataset folder and what is wrong with it."
+class DataError(UserError, ValueError):
+    "One-line error naming a manifest or dataset folder and what is wrong with it (a `UserError`, and a `ValueError` as before)."
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     "Manifest columns first, in the usual order, then the rest."
@@ -377,17 +378,9 @@ class Report:
     def save(self, out) -> Path:
         "Write the per-clip table to CSV `out` and the confound figures beside it (`<name>.confounds.csv`), each atomically."
         out = Path(out)
-        _write_csv(self.clips, out)
-        if len(self.confounds): _write_csv(self.confounds, out.with_name(out.stem + '.confounds.csv'))
+        write_table(self.clips, out)
+        if len(self.confounds): write_table(self.confounds, out.with_name(out.stem + '.confounds.csv'))
         return out
-
-def _write_csv(df: pd.DataFrame, path: Path):
-    "Write `df` to a temporary file beside `path`, then rename it into place: a kill leaves the old file or the new one."
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/01_data.ipynb #87a21a6a
 def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., silence:float=0.95,

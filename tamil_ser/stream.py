@@ -11,7 +11,6 @@ from collections import deque
 from pathlib import Path
 import numpy as np, torch
 from .audio import *
-from .audio import _mono, _read, _source_blocks, _to_float
 from .model import SERModel, ProbeModel
 from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
 
@@ -27,7 +26,7 @@ def _file_blocks(path, block:int):
     import soundfile as sf
     try: f = sf.SoundFile(str(path))
     except Exception:
-        x, r = _read(path)       # raises the AudioError that names the problem (missing, empty, codec)
+        x, r = read_native(path)       # raises the AudioError that names the problem (missing, empty, codec)
         yield x, r
         return
     yield from _sound_blocks(f, block, str(path))
@@ -35,7 +34,7 @@ def _file_blocks(path, block:int):
 def _sound_blocks(f, block:int, name:str):
     "(samples, rate) blocks of an open `sf.SoundFile`; a decoding error part way (a file cut short) is an `AudioError`."
     with f:
-        for x in _source_blocks(f, block / f.samplerate, name): yield x, f.samplerate
+        for x in file_blocks(f, block / f.samplerate, name): yield x, f.samplerate
 
 CONTAINERS = {b'RIFF': 'WAV', b'RIFX': 'WAV', b'fLaC': 'FLAC', b'OggS': 'Ogg', b'FORM': 'AIFF'}
 
@@ -152,7 +151,7 @@ def _close_bad(self: Listener) -> list:
 def _clean(self: Listener, x, sr) -> tuple[np.ndarray | None, list]:
     "The chunk as float32 mono with non-finite samples zeroed, or None and a warning when it is not audio."
     try:
-        x, sr = _mono(_to_float(np.asarray(x))), int(sr)
+        x, sr = to_mono(to_float(np.asarray(x))), int(sr)
         if not MIN_RATE <= sr <= MAX_RATE: raise ValueError(f'sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz')
     except (TypeError, ValueError) as e:
         return None, [self._event('warning', time=self.got / SR, skipped=0., message=f'chunk skipped, not audio: {e}')]
