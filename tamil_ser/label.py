@@ -415,41 +415,59 @@ def fleiss_kappa(counts) -> float:
     return float((per_clip.mean() - pe) / (1 - pe)) if pe < 1 else float('nan')
 
 # %% ../nbs/11_label.ipynb #da53ee38
+def _label_counts(votes: pd.DataFrame) -> pd.DataFrame:
+    "A (clips, answers given) table of vote counts (what `pd.crosstab` gives, through one fast groupby)."
+    return votes.groupby(['clip_id', 'label']).size().unstack(fill_value=0)
+
 def _alpha(votes: pd.DataFrame) -> float:
-    "Krippendorff's alpha (nominal) of a votes table."
+    "Krippendorff's alpha (nominal) of a votes table, from the vote counts per clip (linear in votes, whatever the annotators)."
     import krippendorff
-    r = votes.assign(code=votes.label.map({a: i for i, a in enumerate(ANSWERS)})).pivot(index='annotator', columns='clip_id', values='code')
-    if r.shape[1] < 1 or len(np.unique(r.stack())) < 2: return 1.0 if r.shape[1] else float('nan')
-    return float(krippendorff.alpha(reliability_data=r.to_numpy(float), level_of_measurement='nominal'))
+    counts = _label_counts(votes)
+    if counts.shape[1] < 2: return 1.0 if len(counts) else float('nan')        # one answer only: full agreement
+    if counts.sum(axis=1).max() < 2: return float('nan')                       # no clip with two votes
+    return float(krippendorff.alpha(value_counts=counts.to_numpy(), level_of_measurement='nominal'))
+
+def _confusions(cells: pd.Series) -> list[dict]:
+    "Per pair (a, b) of a (a, b, label_a, label_b) -> count series: {label_a: {label_b: count}}, in the series' order."
+    out = {}
+    for (a, b, la, lb), k in cells.items(): out.setdefault((a, b), {}).setdefault(str(la), {})[str(lb)] = int(k)
+    return list(out.values())
 
 def _pairs(votes: pd.DataFrame) -> list[dict]:
-    "Agreement, Cohen's kappa and the confusion of each pair of annotators on the clips they share."
-    from sklearn.metrics import cohen_kappa_score
-    w, out = votes.pivot(index='clip_id', columns='annotator', values='label'), []
-    names = sorted(w.columns)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            s = w[[a, b]].dropna()
-            if not len(s): continue
-            k = cohen_kappa_score(s[a], s[b]) if s[a].nunique() + s[b].nunique() > 2 else float('nan')
-            conf = pd.crosstab(s[a], s[b])
-            out.append(dict(a=a, b=b, n=len(s), agreement=float((s[a] == s[b]).mean()), kappa=float(k),
-                            confusion={str(r): {str(c): int(v) for c, v in row.items() if v} for r, row in conf.iterrows()}))
-    return out
+    "Agreement, Cohen's kappa and the confusion of each pair of annotators on the clips they share (from one join on clip_id)."
+    v = votes[['clip_id', 'annotator', 'label']]
+    j = v.merge(v, on='clip_id', suffixes=('_a', '_b'))
+    j = j[j.annotator_a < j.annotator_b]
+    if not len(j): return []
+    cells = j.groupby(['annotator_a', 'annotator_b', 'label_a', 'label_b']).size()
+    pair = [0, 1]
+    n = cells.groupby(level=pair).sum()
+    same = cells.index.get_level_values(2) == cells.index.get_level_values(3)
+    agree = cells[same].groupby(level=pair).sum().reindex(n.index, fill_value=0) / n
+    rows = cells.groupby(level=[0, 1, 2]).sum().rename_axis(['a', 'b', 'label'])          # a's answers per pair
+    cols = cells.groupby(level=[0, 1, 3]).sum().rename_axis(['a', 'b', 'label'])          # b's answers per pair
+    pe = rows.mul(cols, fill_value=0).groupby(level=pair).sum().to_numpy() / n.to_numpy() ** 2
+    used = rows.groupby(level=pair).size().to_numpy() + cols.groupby(level=pair).size().to_numpy()
+    with np.errstate(divide='ignore', invalid='ignore'): kappa = np.where(used > 2, (agree.to_numpy() - pe) / (1 - pe), np.nan)
+    return [dict(a=a, b=b, n=int(k), agreement=float(g), kappa=float(x), confusion=c)
+            for (a, b), k, g, x, c in zip(n.index, n, agree, kappa, _confusions(cells))]
 
 # %% ../nbs/11_label.ipynb #0a8949bf
 def _vs_others(votes: pd.DataFrame) -> list[dict]:
     "Each annotator's agreement with the majority of the other annotators, on clips where those others have one."
-    c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
-    out = []
-    for a, mine in votes.groupby('annotator'):
-        others = c.loc[mine.clip_id].to_numpy() - (mine.label.to_numpy()[:, None] == np.array(ANSWERS))
-        top = others.max(1)
-        ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)       # the others have votes and a strict majority
-        same = np.array(ANSWERS)[others.argmax(1)] == mine.label.to_numpy()
-        out.append(dict(annotator=a, votes=len(mine), compared=int(ok.sum()),
-                        agreement=float(same[ok].mean()) if ok.any() else float('nan')))
-    return sorted(out, key=lambda r: (np.nan_to_num(r['agreement'], nan=2), r['annotator']))
+    c = _label_counts(votes).reindex(columns=ANSWERS, fill_value=0)
+    others = c.to_numpy()[c.index.get_indexer(votes.clip_id)]                  # each vote's clip: the counts of every answer...
+    mine = pd.Categorical(votes.label, categories=ANSWERS).codes
+    known = mine >= 0
+    others[np.flatnonzero(known), mine[known]] -= 1                             # ...less the vote itself
+    top = others.max(1)
+    ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)          # the others have votes and a strict majority
+    d = pd.DataFrame(dict(annotator=votes.annotator.to_numpy(), ok=ok, same=ok & (others.argmax(1) == mine)))
+    g = d.groupby('annotator').agg(votes=('ok', 'size'), compared=('ok', 'sum'), same=('same', 'sum')).reset_index()
+    g['agreement'] = (g.same / g.compared.where(g.compared > 0)).astype(float)
+    g = g.assign(key=g.agreement.fillna(2)).sort_values(['key', 'annotator'], kind='stable')
+    return [dict(annotator=a, votes=int(n), compared=int(k), agreement=float(x))
+            for a, n, k, x in zip(g.annotator, g.votes, g.compared, g.agreement)]
 
 def agreement(pool_or_votes, min_votes:int=2) -> dict:
     "Agreement of the annotators of a pool (or a votes table): Krippendorff's alpha, Fleiss' kappa, per pair and per annotator."
