@@ -14,13 +14,14 @@ from .audio import *
 from .data import EMOTIONS, OTHER_EMOTIONS, DataError, norm_label
 
 # %% auto #0
-__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'SPLITS', 'P_COLUMNS', 'QUEUE_SKIP',
-           'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root', 'pool_rows', 'write_text_atomic',
-           'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes', 'take_incoming', 'speaker_split',
-           'field_splits', 'consensus', 'pool_votes', 'export_labels', 'with_soft_labels', 'fleiss_kappa', 'agreement',
-           'agreement_text', 'pool_features', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse',
-           'rank_balanced', 'queue', 'labelstudio_config', 'export_labelstudio', 'wave_envelope', 'wav_data_url',
-           'Labeller', 'labeller_notebook', 'serve_labeller', 'label_cli', 'queue_cli']
+__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'NOTE_MAX', 'CLOCK_SKEW', 'SPLITS',
+           'P_COLUMNS', 'QUEUE_SKIP', 'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root',
+           'pool_rows', 'write_text_atomic', 'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes',
+           'take_incoming', 'speaker_split', 'field_splits', 'consensus', 'pool_votes', 'export_labels',
+           'with_soft_labels', 'fleiss_kappa', 'agreement', 'agreement_text', 'pool_features', 'model_scores',
+           'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced', 'queue', 'labelstudio_config',
+           'export_labelstudio', 'wave_envelope', 'wav_data_url', 'Labeller', 'labeller_notebook', 'serve_labeller',
+           'label_cli', 'queue_cli']
 
 # %% ../nbs/11_label.ipynb #48bcf8f2
 NON_EMOTIONS = ['other', 'no_speech', 'bad_audio']
@@ -146,13 +147,31 @@ def _history(self: Votes, annotator=None) -> pd.DataFrame:
 Votes.table, Votes.history = _table, _history
 
 # %% ../nbs/11_label.ipynb #32383fba
+NOTE_MAX = 2000     # characters in a note: the store refuses longer notes, an import cuts them (and says so)
+CLOCK_SKEW = 300    # seconds a vote's time may lie ahead of this clock (clocks differ); later times are refused
+
+def _shown(x, n:int=60) -> str:
+    "`x` quoted for a message, cut to `n` characters."
+    s = str(x)
+    return repr(s if len(s) <= n else s[:n] + '…')
+
+def _duration(seconds) -> float|None:
+    "`seconds` spent on a clip as a float (None when not given); ValueError unless a finite number >= 0."
+    if seconds is None or (isinstance(seconds, float) and np.isnan(seconds)) or seconds is pd.NA: return None
+    try: s = float(seconds) if not isinstance(seconds, bool) else float('nan')
+    except (TypeError, ValueError): s = float('nan')
+    if not (np.isfinite(s) and s >= 0): raise ValueError(f'seconds {_shown(seconds)} is not a duration (a number >= 0)')
+    return s
+
 def _one_vote(clip_id, annotator, label, note='', seconds=None, at=None) -> tuple:
     "A checked vote row; ValueError naming what is wrong."
     lab = vote_label(label)
-    if lab is None: raise ValueError(f"unknown label {label!r} (answers: {', '.join(ANSWERS)})")
+    if lab is None: raise ValueError(f"unknown label {_shown(label)} (answers: {', '.join(ANSWERS)})")
     if not str(clip_id or '').strip() or not str(annotator or '').strip(): raise ValueError('a vote needs a clip_id and an annotator')
-    secs = None if seconds is None or pd.isna(seconds) else float(seconds)
-    return (str(clip_id), str(annotator), lab, at or utc_now(), str(note or ''), secs)
+    note = '' if note is None else note
+    if not isinstance(note, str): raise ValueError(f'a note is text, not {type(note).__name__}')
+    if len(note) > NOTE_MAX: raise ValueError(f'the note has {len(note)} characters: at most {NOTE_MAX}')
+    return (str(clip_id), str(annotator), lab, at or utc_now(), note, _duration(seconds))
 
 def _add(self: Votes, clip_id:str, annotator:str, label:str, note:str='', seconds:float|None=None) -> dict|None:
     "Record `annotator`'s vote for `clip_id` now (one transaction); returns the vote it replaced, if any."
@@ -234,25 +253,51 @@ def _find_clip(idx: dict, name, base: Path|None) -> str|None:
     return idx.get(p.name) or idx.get(re.sub(r'^[0-9a-f]{8}-', '', p.name))   # Label Studio prefixes uploaded files with 8 hex digits
 
 # %% ../nbs/11_label.ipynb #b7f55dfa
-def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str]]:
-    "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked against the pool: good votes and one line per bad row."
-    idx, now = _clip_index(pool), utc_now()
+def _vote_times(at: pd.Series, now: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    "Times `at` (ISO 8601; empty for now) as UTC stamps like `utc_now`'s, and why each bad one is refused ('' when good)."
+    text = at.fillna('').astype(str).str.strip()
+    t = pd.to_datetime(text.where(text.str.match(r'\d{4}-?\d\d-?\d\d')), utc=True, errors='coerce', format='ISO8601')
+    stamp = (t.dt.strftime('%Y-%m-%dT%H:%M:%S.%f').str[:-3] + 'Z').where(text != '', utc_now())
+    why = pd.Series('', index=at.index, dtype=object)
+    late = (t > now + pd.Timedelta(seconds=CLOCK_SKEW)).to_numpy()
+    for i in np.flatnonzero(((text != '') & t.isna()).to_numpy() | late):
+        why.iloc[i] = f'time {_shown(text.iloc[i])} is ' + ('in the future' if late[i] else 'not an ISO 8601 date')
+    return stamp, why
+
+def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked: good votes, a line per row left out, a line per row changed."
+    idx, now = _clip_index(pool), pd.Timestamp.now(tz='UTC')
     clip = raw['clip'].fillna('').astype(str).str.strip()
     cid = clip.map(idx)
     if cid.isna().any(): cid[cid.isna()] = [_find_clip(idx, c, base) for c in clip[cid.isna()]]
     text = raw.label.fillna('').astype(str)
     label = text.map({x: vote_label(x) for x in text.unique()})
     ann = raw.annotator.fillna('').astype(str).str.strip()
-    bad = []
-    for i in np.flatnonzero(cid.isna() | label.isna() | (ann == '')):
-        why = (f'no clip {clip.iloc[i]!r} in the pool {pool_root(pool)}' if pd.isna(cid.iloc[i]) else
-               f"unknown label {text.iloc[i]!r} (answers: {', '.join(ANSWERS)})" if pd.isna(label.iloc[i]) else 'no annotator')
-        bad.append(f'{src}: {raw.row.iloc[i]}: {why}')
-    ok = (cid.notna() & label.notna() & (ann != '')).to_numpy()
-    at = raw['at'].fillna('').astype(str).where(lambda x: x != '', now)
+    at, late = _vote_times(raw['at'], now)
+    out, fixed = [], []
+    for i in np.flatnonzero(cid.isna() | label.isna() | (ann == '') | (late != '')):
+        why = (f'no clip {_shown(clip.iloc[i])} in the pool {pool_root(pool)}' if pd.isna(cid.iloc[i]) else
+               f"unknown label {_shown(text.iloc[i])} (answers: {', '.join(ANSWERS)})" if pd.isna(label.iloc[i]) else
+               'no annotator' if ann.iloc[i] == '' else late.iloc[i])
+        out.append((i, why))
+    ok = (cid.notna() & label.notna() & (ann != '') & (late == '')).to_numpy()
     good = pd.DataFrame(dict(clip_id=cid, annotator=ann, label=label, at=at, note=raw.note.fillna('').astype(str),
-                             seconds=pd.to_numeric(raw.seconds, errors='coerce')))[ok]
-    return good.drop_duplicates(['clip_id', 'annotator'], keep='last').reset_index(drop=True), bad
+                             seconds=raw.seconds, row=raw.row, pos=np.arange(len(raw))))[ok]
+    again = good.duplicated(['clip_id', 'annotator'], keep='last').to_numpy()
+    later = good.groupby(['clip_id', 'annotator']).row.transform('last')
+    out += [(p, f'{a} voted for clip {c} again later ({r}): the later vote is kept')
+            for p, a, c, r in zip(good.pos[again], good.annotator[again], good.clip_id[again], later[again])]
+    good = good[~again]
+    secs = pd.to_numeric(good.seconds.map(lambda s: s if isinstance(s, (int, float, str)) and not isinstance(s, bool) else 'x'),
+                         errors='coerce')
+    given = good.seconds.notna() & (good.seconds.astype(str).str.strip() != '')
+    wrong = (given & ~(np.isfinite(secs) & (secs >= 0))).to_numpy()
+    fixed += [(p, f'seconds {_shown(s)} is not a duration (a number >= 0): left empty') for p, s in zip(good.pos[wrong], good.seconds[wrong])]
+    long = (good.note.str.len() > NOTE_MAX).to_numpy()
+    fixed += [(p, f'a note of {len(n)} characters: cut to {NOTE_MAX}') for p, n in zip(good.pos[long], good.note[long])]
+    good = good.assign(seconds=secs.where(~wrong), note=good.note.str[:NOTE_MAX])
+    lines = lambda xs: [f'{src}: {raw.row.iloc[p]}: {why}' for p, why in sorted(xs, key=lambda x: x[0])]
+    return good[VOTE_COLUMNS].reset_index(drop=True), lines(out), lines(fixed)
 
 def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
     "A CSV of votes as raw rows (clip, annotator, label, note, seconds, at, row)."
@@ -266,8 +311,8 @@ def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
         raise DataError(f'{src}: needs a clip_id (or path) column and a label column; it has {", ".join(t.columns)}')
     if annotator is None and 'annotator' not in t: raise DataError(f'{src}: no annotator column: name one with --annotator')
     return pd.DataFrame(dict(clip=t[key], label=t[lab], annotator=annotator if annotator is not None else t['annotator'],
-                             note=t.get('note', ''), seconds=pd.to_numeric(t.get('seconds', np.nan), errors='coerce'),
-                             at=t.get('at', ''), row=[f'row {i + 2}' for i in range(len(t))]))
+                             note=t.get('note', ''), seconds=t.get('seconds', ''), at=t.get('at', ''),
+                             row=[f'row {i + 2}' for i in range(len(t))]))
 
 # %% ../nbs/11_label.ipynb #2ee4430d
 def _ls_user(a: dict, annotator) -> str:
@@ -277,33 +322,63 @@ def _ls_user(a: dict, annotator) -> str:
     if isinstance(u, dict): u = u.get('email') or u.get('id')
     return f'labelstudio:{u}' if u not in (None, '') else 'labelstudio'
 
-def _read_labelstudio(src: Path, annotator=None) -> pd.DataFrame:
-    "Label Studio's JSON export of an audio Choices project as raw vote rows."
-    try: tasks = json.loads(Path(src).read_text())
-    except FileNotFoundError: raise DataError(f'{src}: no such file') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f'{src}: not Label Studio JSON ({e})') from None
-    if isinstance(tasks, dict): tasks = [tasks]
+def _ls_value(x):
+    "A Label Studio field as given when it is a plain value (str, number, None), else its text, so the row check can name it."
+    if x is None or isinstance(x, str) or (isinstance(x, (int, float)) and not isinstance(x, bool) and x == x): return x
+    return json.dumps(x) if not isinstance(x, float) else str(x)
+
+def _ls_choice(a: dict, fail) -> str:
+    "The first choice of Label Studio annotation `a` ('' when it has none); `fail(what)` for a result of the wrong shape."
+    res = a.get('result') or []
+    if not isinstance(res, list): fail('`result` is not a list')
+    for r in res:
+        if not isinstance(r, dict): fail('a `result` item is not an object')
+        if r.get('type') != 'choices': continue
+        ch = r.get('value').get('choices') if isinstance(r.get('value'), dict) else None
+        if not isinstance(ch, list): fail('a choices result has no list of `choices`')
+        if ch: return _ls_value(ch[0])
+    return ''
+
+def _ls_rows(t, i:int, annotator, fail) -> list[dict]:
+    "The raw vote rows of Label Studio task `t` (the `i`-th of the file); `fail(where, what)` for a task of the wrong shape."
+    if not isinstance(t, dict): fail(f'task {i + 1}', 'not an object')
+    where = f"task {_ls_value(t.get('id', i + 1))}"
+    d, anns = t.get('data') or {}, t.get('annotations') or []
+    if not isinstance(d, dict): fail(where, '`data` is not an object')
+    if not isinstance(anns, list): fail(where, '`annotations` is not a list')
+    clip = d.get('clip_id') or str(next((v for k, v in d.items() if k in ('audio', 'path', 'url')), '')).split('?d=')[-1]
     rows = []
-    for i, t in enumerate(tasks):
-        d = t.get('data', {}) if isinstance(t, dict) else {}
-        clip = d.get('clip_id') or str(next((v for k, v in d.items() if k in ('audio', 'path', 'url')), '')).split('?d=')[-1]
-        for a in t.get('annotations', []) if isinstance(t, dict) else []:
-            if a.get('was_cancelled'): continue
-            ch = [r['value']['choices'] for r in a.get('result', []) if r.get('type') == 'choices' and r.get('value', {}).get('choices')]
-            rows.append(dict(clip=clip, label=ch[0][0] if ch else '', annotator=_ls_user(a, annotator), note='',
-                             seconds=a.get('lead_time'), at=a.get('updated_at') or a.get('created_at') or '', row=f"task {t.get('id', i)}"))
+    for j, a in enumerate(anns):
+        at = where if len(anns) == 1 else f'{where} annotation {j + 1}'
+        if not isinstance(a, dict): fail(at, 'not an object')
+        if a.get('was_cancelled'): continue
+        rows.append(dict(clip=_ls_value(clip), label=_ls_choice(a, lambda what: fail(at, what)), annotator=_ls_user(a, annotator),
+                         note='', seconds=_ls_value(a.get('lead_time')), at=_ls_value(a.get('updated_at') or a.get('created_at') or ''),
+                         row=at))
+    return rows
+
+def _read_labelstudio(src: Path, annotator=None) -> pd.DataFrame:
+    "Label Studio's JSON export of an audio Choices project as raw vote rows; a DataError naming the task when its shape is wrong."
+    try: tasks = json.loads(Path(src).read_text(encoding='utf-8-sig'))
+    except FileNotFoundError: raise DataError(f'{src}: no such file') from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise DataError(f'{src}: not Label Studio JSON ({str(e)[:200]})') from None
+    if isinstance(tasks, dict): tasks = [tasks]
+    if not isinstance(tasks, list): raise DataError(f'{src}: not Label Studio JSON: a list of tasks was expected, not a {type(tasks).__name__}')
+    def fail(where, what): raise DataError(f'{src}: {where}: {what}: not the shape of a Label Studio JSON export')
+    rows = [r for i, t in enumerate(tasks) for r in _ls_rows(t, i, annotator, fail)]
     return pd.DataFrame(rows, columns=['clip', 'label', 'annotator', 'note', 'seconds', 'at', 'row'])
 
 # %% ../nbs/11_label.ipynb #0d2592d0
 def import_votes(pool, src, annotator:str|None=None, format:str='auto') -> dict:
-    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary with one line per bad row."
+    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary with a line per row left out or changed."
     src = Path(src)
     fmt = ('labelstudio' if src.suffix.lower() == '.json' else 'csv') if format == 'auto' else format
     if fmt not in ('csv', 'labelstudio'): raise ValueError(f"format must be csv, labelstudio or auto, not {format!r}")
     raw = _read_labelstudio(src, annotator) if fmt == 'labelstudio' else _read_vote_csv(src, annotator)
-    good, bad = _check_votes(pool, raw, str(src), base=src.parent.resolve())
+    good, bad, fixed = _check_votes(pool, raw, str(src), base=src.parent.resolve())
     with Votes(pool) as v: counts = v.add_many(good)
-    return dict(file=str(src), rows=len(raw), **counts, bad=bad)
+    return dict(file=str(src), rows=len(raw), **counts, bad=bad, fixed=fixed)
 
 # %% ../nbs/11_label.ipynb #2d79443e
 def take_incoming(pool, verbose:bool=True) -> dict|None:
@@ -313,8 +388,9 @@ def take_incoming(pool, verbose:bool=True) -> dict|None:
     s = import_votes(pool, f)
     os.replace(f, f.with_name(f"incoming_votes-{utc_now().replace(':', '')}.imported.csv"))
     if verbose:
-        bad = f"; {len(s['bad'])} bad rows:\n  " + '\n  '.join(s['bad'][:10]) if s['bad'] else ''
-        print(f"label: {s['new'] + s['changed']} votes from {f.name}{bad}")
+        lines = s['bad'] + s['fixed']
+        told = f"; {len(s['bad'])} rows left out, {len(s['fixed'])} changed:\n  " + '\n  '.join(lines[:10]) if lines else ''
+        print(f"label: {s['new'] + s['changed']} votes from {f.name}{told}")
     return s
 
 # %% ../nbs/11_label.ipynb #0f3142c9
@@ -1003,10 +1079,10 @@ def _label_run(a) -> int:
     "Run one parsed `tamil-ser label` command."
     if a.cmd == 'import':
         s = import_votes(a.pool, a.file, a.annotator, a.format)
-        for line in s['bad']: print(f'tamil-ser label: {line}', file=sys.stderr)
+        for line in s['bad'] + s['fixed']: print(f'tamil-ser label: {line}', file=sys.stderr)
         print(f"imported {s['new']} new and {s['changed']} changed votes ({s['unchanged']} unchanged) of {s['rows']} rows from {a.file}"
-              + (f"; {len(s['bad'])} rows skipped" if s['bad'] else ''))
-        return 1 if s['bad'] else 0
+              + (f"; {len(s['bad'])} rows skipped" if s['bad'] else '') + (f"; {len(s['fixed'])} rows changed" if s['fixed'] else ''))
+        return 1 if s['bad'] or s['fixed'] else 0
     if a.cmd == 'export':
         if a.format == 'labelstudio':
             tasks = export_labelstudio(a.pool, a.out, a.model, url_prefix=a.url_prefix, progress=False)
