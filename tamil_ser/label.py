@@ -6,7 +6,8 @@ Docs: https://tamil-ser.github.io/tamil-ser/label.html.md"""
 
 # %% ../nbs/11_label.ipynb #d688e97e
 from __future__ import annotations
-import argparse, base64, contextlib, hashlib, io, json, os, re, shutil, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, base64, contextlib, hashlib, io, ipaddress, json, os, re, secrets, shutil, signal, socket, sqlite3, subprocess, sys
+import tempfile, threading, time, unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -15,9 +16,9 @@ from .data import EMOTIONS, OTHER_EMOTIONS, DataError, norm_label
 
 # %% auto #0
 __all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'NOTE_MAX', 'CLOCK_SKEW', 'SPLITS',
-           'P_COLUMNS', 'QUEUE_SKIP', 'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root',
-           'pool_rows', 'write_text_atomic', 'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes',
-           'take_incoming', 'speaker_split', 'field_splits', 'consensus', 'pool_votes', 'export_labels',
+           'P_COLUMNS', 'QUEUE_SKIP', 'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'SERVE_IDLE', 'vote_label',
+           'pool_root', 'pool_rows', 'write_text_atomic', 'write_atomic', 'utc_now', 'Votes', 'add_vote',
+           'import_votes', 'take_incoming', 'speaker_split', 'field_splits', 'consensus', 'pool_votes', 'export_labels',
            'with_soft_labels', 'fleiss_kappa', 'agreement', 'agreement_text', 'pool_features', 'model_scores',
            'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced', 'queue', 'labelstudio_config',
            'export_labelstudio', 'wave_envelope', 'wav_data_url', 'Labeller', 'labeller_notebook', 'serve_labeller',
@@ -835,7 +836,7 @@ function render({ model, el: root }) {
   top.append(info, prog);
   const canvas = el('canvas'), audio = el('audio', 'tamil-ser-audio'); audio.controls = true;
   const answers = el('div', 'tsl-answers'), row = el('div', 'tsl-row');
-  const note = el('input', 'tamil-ser-note'); note.type = 'text';
+  const note = el('input', 'tamil-ser-note'); note.type = 'text'; note.maxLength = model.get('note_max');
   const skip = el('button', 'tamil-ser-skip'), undo = el('button', 'tamil-ser-undo'), replay = el('button', 'tamil-ser-replay');
   const guessBox = el('label', 'tsl-guess-toggle'), guessCheck = el('input', 'tamil-ser-show-guess');
   guessCheck.type = 'checkbox';
@@ -918,15 +919,43 @@ def _today_utc() -> str:
     return t.astimezone(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 # %% ../nbs/11_label.ipynb #d35abb8f
+def _annotator(name) -> str:
+    "An annotator's name, stripped; ValueError when it is blank or holds control characters."
+    s = str(name if name is not None else '').strip()
+    if not s: raise ValueError('an annotator name is needed, not a blank one (--annotator NAME)')
+    if any(unicodedata.category(c) == 'Cc' for c in s): raise ValueError(f'annotator {_shown(s)}: a name without control characters')
+    return s
+
+def _read_queue(queue) -> pd.DataFrame:
+    "A queue (a CSV from `tamil-ser queue`, or a table) checked: a clip_id column, and guesses that are emotions with a confidence."
+    name = 'queue' if isinstance(queue, pd.DataFrame) else str(queue)
+    if isinstance(queue, pd.DataFrame): q = queue.copy()
+    else:
+        try: q = pd.read_csv(queue, dtype={'clip_id': str, 'emotion': str}, keep_default_na=False)
+        except (FileNotFoundError, IsADirectoryError): raise DataError(f'{queue}: no such queue file') from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise DataError(f'{queue}: not a readable CSV ({str(e).splitlines()[0]})') from None
+    if 'clip_id' not in q: raise DataError(f'{name}: no clip_id column: not a queue (make one with `tamil-ser queue`)')
+    q['clip_id'] = q.clip_id.fillna('').astype(str)
+    if 'emotion' not in q: return q
+    q['emotion'] = q.emotion.fillna('').astype(str).str.strip()
+    q['confidence'] = pd.to_numeric(q.get('confidence', np.nan), errors='coerce')
+    odd = ~q.emotion.isin(EMOTIONS + [''])
+    odd |= (q.emotion != '') & ~q.confidence.between(0, 1)
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise DataError(f'{name}: row {i + 2}: the guess must be one of {", ".join(EMOTIONS)} with a confidence between 0 and 1, '
+                        f'not {_shown(q.emotion.iloc[i])} at {_shown(q.confidence.iloc[i])}')
+    return q
+
 def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     "The clips the app will show: the queue's (a CSV or table with clip_id), or every non-duplicate clip; minus those already voted."
     t = pool_rows(pool).drop_duplicates('clip_id')
-    if queue is None: q = t[t.duplicate_of == ''][['clip_id']]
-    else:
-        q = queue if isinstance(queue, pd.DataFrame) else pd.read_csv(queue, dtype={'clip_id': str}, keep_default_na=False)
-        if 'clip_id' not in q: raise DataError(f'{queue if not isinstance(queue, pd.DataFrame) else "queue"}: no clip_id column')
+    q = t[t.duplicate_of == ''][['clip_id']] if queue is None else _read_queue(queue)
     cols = [c for c in ('clip_id', 'emotion', 'confidence') if c in q]
     items = q[cols].merge(t[['clip_id', 'path', 'speaker', 'accent']], on='clip_id')
+    if queue is not None and len(q) and not len(items):
+        raise DataError(f"{'queue' if isinstance(queue, pd.DataFrame) else queue}: none of its {len(q)} clips is in the pool {pool_root(pool)}")
     with Votes(pool) as v: mine = set(v.table(annotator).clip_id)
     return items[~items.clip_id.isin(mine)].reset_index(drop=True)
 
@@ -940,12 +969,13 @@ class Labeller(anywidget.AnyWidget):
     answers, message = traitlets.List().tag(sync=True), traitlets.Unicode('').tag(sync=True)
     show_guess, autoplay = traitlets.Bool(False).tag(sync=True), traitlets.Bool(True).tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
-    tick = traitlets.Int(0).tag(sync=True)
+    tick, note_max = traitlets.Int(0).tag(sync=True), traitlets.Int(NOTE_MAX).tag(sync=True)
     def __init__(self, pool, annotator:str, queue=None, tamil:bool=False, show_guess:bool=False, autoplay:bool=True):
-        if not str(annotator or '').strip(): raise ValueError('Labeller needs an annotator name')
+        annotator = _annotator(annotator)
+        pool_rows(pool)                                               # a pool, or a DataError before anything is written
         super().__init__(words=TAMIL_WORDS if tamil else ENGLISH_WORDS, answers=ANSWERS, show_guess=show_guess, autoplay=autoplay)
         take_incoming(pool, verbose=False)
-        self.root, self.annotator, self.store = pool_root(pool), str(annotator), Votes(pool)
+        self.root, self.annotator, self.store = pool_root(pool), annotator, Votes(pool)
         self.items, self.pos, self.done = _queue_items(pool, self.annotator, queue), 0, []
         self.on_msg(self._on_msg)
         self._show()
@@ -1017,30 +1047,106 @@ def _on_msg(self: Labeller, widget, content, buffers):
 Labeller.vote, Labeller.skip, Labeller.undo, Labeller._on_msg = _vote, _skip, _undo_last, _on_msg
 
 # %% ../nbs/11_label.ipynb #bb084a30
+def _md_literal(s) -> str:
+    "`s` as literal Markdown text: every character but letters, digits and spaces as a numeric character reference."
+    return ''.join(c if c.isalnum() or c == ' ' else f'&#{ord(c)};' for c in str(s))
+
 def labeller_notebook(pool, annotator:str, queue=None, tamil:bool=False) -> dict:
     "A notebook (nbformat dict) that shows one `Labeller`, for Voilà."
     q = repr(str(Path(queue).resolve())) if queue is not None else 'None'
     code = (f'from tamil_ser.label import Labeller\n'
             f'Labeller({str(pool_root(pool).resolve())!r}, {annotator!r}, queue={q}, tamil={bool(tamil)})')
-    title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {annotator}"
+    title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {_md_literal(annotator)}"
     cells = [dict(cell_type='markdown', id='title', metadata={}, source=title),
              dict(cell_type='code', id='app', metadata={}, execution_count=None, outputs=[], source=code)]
     spec = dict(name='python3', display_name='Python 3', language='python')
     return dict(cells=cells, metadata=dict(kernelspec=spec), nbformat=4, nbformat_minor=5)
 
-def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False) -> int:
-    "Serve the labelling app with Voilà on `host:port` until interrupted; returns Voilà's exit status."
+# %% ../nbs/11_label.ipynb #c0de0a01
+SERVE_IDLE = 600        # seconds before the kernel of a page that was closed without notice (or never opened) is stopped
+
+def _loopback(host:str) -> bool:
+    "Whether `host` is this machine only (127.0.0.1, ::1, localhost)."
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
+def _check_port(host:str, port:int):
+    "A DataError when the server could not listen on `host:port` (port in use, or `host` not an address of this machine)."
+    if not 0 < port < 65536: raise DataError(f'--port {port}: a port is a number from 1 to 65535')
+    try: fam, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e: raise DataError(f'--host {host}: not an address of this machine ({e.strerror})') from None
+    with socket.socket(fam, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(addr)
+        except OSError as e: raise DataError(f'{host}:{port}: cannot listen there ({e.strerror}): choose another --port or --host') from None
+
+def _voila_config(token:str, host:str, idle:int, folder:Path) -> dict:
+    "Voilà's settings for the app: the token, the Host check on a loopback address, one kernel per page, stopped when idle."
+    import jupyter_server                          # Voilà's server, whose error pages (a refused request's 403) need its static folder
+    web = dict(allow_remote_access=not _loopback(host), local_hostnames=['localhost'],
+               static_path=str(Path(jupyter_server.__file__).parent/'static'))
+    return {'Voila': dict(token=token, ip=host, port_retries=0, open_browser=False, connection_dir_root=str(folder), tornado_settings=web),
+            'VoilaConfiguration': dict(preheat_kernel=False, show_tracebacks=False, strip_sources=True),
+            'MappingKernelManager': dict(cull_idle_timeout=idle, cull_interval=max(1, min(60, idle // 4)), cull_connected=False,
+                                         cull_busy=False)}
+
+# %% ../nbs/11_label.ipynb #c0de0a02
+def _descendants(pid:int) -> list:
+    "The processes below `pid` (Voilà's kernels), as psutil processes; [] without psutil."
+    try: import psutil
+    except ImportError: return []
+    try: return psutil.Process(pid).children(recursive=True)
+    except psutil.Error: return []
+
+def _stop(proc: subprocess.Popen, grace:float=20.):
+    "Stop Voilà: SIGTERM (it shuts its kernels down), then SIGKILL to it and its kernels when they are still there after `grace` s."
+    kids = _descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError): proc.terminate()
+    try: proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for k in kids:
+        with contextlib.suppress(Exception):
+            if k.is_running(): k.kill()
+
+def _wait_voila(proc: subprocess.Popen) -> int:
+    "Wait for Voilà to end; on SIGTERM, SIGINT (Ctrl-C) or SIGHUP stop it and its kernels and return 0, else return its status."
+    stop, old = [], {}
+    for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, 'SIGHUP', None)):
+        if s is None: continue
+        try: old[s] = signal.signal(s, lambda sig, frame: stop.append(sig))
+        except ValueError: break                                     # not the main thread: Ctrl-C comes as KeyboardInterrupt
+    try:
+        while proc.poll() is None and not stop:
+            with contextlib.suppress(subprocess.TimeoutExpired): proc.wait(0.5)
+    except KeyboardInterrupt: stop.append(signal.SIGINT)
+    finally:
+        if proc.poll() is None: _stop(proc)
+        for s, h in old.items(): signal.signal(s, h)
+    if stop: print('labelling app stopped', flush=True)
+    return 0 if stop else proc.returncode
+
+def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False, idle:int=SERVE_IDLE) -> int:
+    "Serve the labelling app with Voilà on `host:port` behind a secret token until stopped (Ctrl-C, SIGTERM); returns the exit status."
+    annotator = _annotator(annotator)
+    if idle < 1: raise ValueError(f'--idle-timeout {idle}: at least 1 second')
+    _queue_items(pool, annotator, queue)                 # the pool and the queue are checked before anything starts
+    _check_port(host, port)
     try: import voila  # noqa: F401
     except ImportError: raise RuntimeError('serving the labeller needs Voilà: pip install voila') from None
-    Votes(pool).close()
-    d = Path(tempfile.mkdtemp(prefix='tamil-ser-label-'))
-    nb = d/'labeller.ipynb'
-    nb.write_text(json.dumps(labeller_notebook(pool, annotator, queue, tamil)))
-    where = 'this machine only; --host 0.0.0.0 lets others on your network in' if host == '127.0.0.1' else 'open to the network'
-    print(f'labelling app for {annotator} at http://{host}:{port}/ ({where}); Ctrl-C to stop', flush=True)
-    cmd = [sys.executable, '-m', 'voila', str(nb), '--no-browser', f'--port={port}', f'--Voila.ip={host}', '--Voila.port_retries=0']
-    try: return subprocess.call(cmd, cwd=d)
-    except KeyboardInterrupt: return 0
+    token, d = secrets.token_urlsafe(24), Path(tempfile.mkdtemp(prefix='tamil-ser-label-'))
+    try:
+        (d/'labeller.ipynb').write_text(json.dumps(labeller_notebook(pool, annotator, queue, tamil)))
+        (d/'voila.json').write_text(json.dumps(_voila_config(token, host, idle, d)))
+        name = f'[{host}]' if ':' in host else host
+        where = ('this machine only; --host 0.0.0.0 lets others on your network in' if _loopback(host) else
+                 'open to the network: give the link only to the annotator')
+        print(f'labelling app for {annotator} at http://{name}:{port}/?token={token}\n'
+              f'  ({where}; whoever has the link can label as {annotator}); Ctrl-C to stop', flush=True)
+        cmd = [sys.executable, '-m', 'voila', 'labeller.ipynb', f'--port={port}', f'--Voila.config_file_paths={d}']
+        return _wait_voila(subprocess.Popen(cmd, cwd=d, start_new_session=True))
     finally: shutil.rmtree(d, ignore_errors=True)
 
 # %% ../nbs/11_label.ipynb #2987eba3
@@ -1072,6 +1178,8 @@ def _label_parser() -> argparse.ArgumentParser:
     s.add_argument('--port', type=int, default=8866)
     s.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1: this machine only')
     s.add_argument('--tamil', action='store_true', help='the words on screen in Tamil')
+    s.add_argument('--idle-timeout', type=int, default=SERVE_IDLE, metavar='SECONDS',
+                   help=f'stop the kernel of a page closed without notice after this long (default {SERVE_IDLE})')
     return p
 
 # %% ../nbs/11_label.ipynb #c92c6336
@@ -1093,7 +1201,7 @@ def _label_run(a) -> int:
         r = agreement(a.pool, a.min_votes)
         print(json.dumps(_nan_to_none(r), ensure_ascii=False) if a.json else agreement_text(r))
         return 0
-    return serve_labeller(a.pool, a.annotator, a.queue, a.port, a.host, a.tamil)
+    return serve_labeller(a.pool, a.annotator, a.queue, a.port, a.host, a.tamil, a.idle_timeout)
 
 def label_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser label import|export|agreement|serve ...`; returns the exit status."
