@@ -1087,7 +1087,7 @@ def _voila_config(token:str, host:str, idle:int, folder:Path) -> dict:
     web = dict(allow_remote_access=not _loopback(host), local_hostnames=['localhost'],
                static_path=str(Path(jupyter_server.__file__).parent/'static'))
     return {'Voila': dict(token=token, ip=host, port_retries=0, open_browser=False, connection_dir_root=str(folder), tornado_settings=web),
-            'VoilaConfiguration': dict(preheat_kernel=False, show_tracebacks=False, strip_sources=True),
+            'VoilaConfiguration': dict(preheat_kernel=False, show_tracebacks=False, strip_sources=True, file_allowlist=[]),
             'MappingKernelManager': dict(cull_idle_timeout=idle, cull_interval=max(1, min(60, idle // 4)), cull_connected=False,
                                          cull_busy=False)}
 

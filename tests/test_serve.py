@@ -139,6 +139,9 @@ def test_nothing_without_the_token_and_no_kernel(app):
         r = app.get(path, headers=headers)
         assert r.status in (302, 403, 404) and app.token not in r.body, (path, r.status)
         if r.status == 302: assert r.getheader('Location').split('?')[0].endswith('/login'), r.getheader('Location')
+    for path in ['/voila/files/voila.json', f'/voila/files/voila.json?token={app.token}', '/voila/files/labeller.ipynb']:
+        r = app.get(path)                                                   # the server's folder holds the token: none of it is served
+        assert r.status == 403 and app.token not in r.body, (path, r.status)
     time.sleep(1)
     assert app.started() == before
     _, kernel, _ = app.page()
