@@ -293,7 +293,8 @@ def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFr
                          errors='coerce')
     given = good.seconds.notna() & (good.seconds.astype(str).str.strip() != '')
     wrong = (given & ~(np.isfinite(secs) & (secs >= 0))).to_numpy()
-    fixed += [(p, f'seconds {_shown(s)} is not a duration (a number >= 0): left empty') for p, s in zip(good.pos[wrong], good.seconds[wrong])]
+    fixed += [(p, f'seconds {_shown(s)} is not a duration (a number >= 0): left empty')
+              for p, s in zip(good.pos[wrong], good.seconds[wrong])]
     long = (good.note.str.len() > NOTE_MAX).to_numpy()
     fixed += [(p, f'a note of {len(n)} characters: cut to {NOTE_MAX}') for p, n in zip(good.pos[long], good.note[long])]
     good = good.assign(seconds=secs.where(~wrong), note=good.note.str[:NOTE_MAX])
@@ -365,14 +366,15 @@ def _read_labelstudio(src: Path, annotator=None) -> pd.DataFrame:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise DataError(f'{src}: not Label Studio JSON ({str(e)[:200]})') from None
     if isinstance(tasks, dict): tasks = [tasks]
-    if not isinstance(tasks, list): raise DataError(f'{src}: not Label Studio JSON: a list of tasks was expected, not a {type(tasks).__name__}')
+    if not isinstance(tasks, list):
+        raise DataError(f'{src}: not Label Studio JSON: a list of tasks was expected, not a {type(tasks).__name__}')
     def fail(where, what): raise DataError(f'{src}: {where}: {what}: not the shape of a Label Studio JSON export')
     rows = [r for i, t in enumerate(tasks) for r in _ls_rows(t, i, annotator, fail)]
     return pd.DataFrame(rows, columns=['clip', 'label', 'annotator', 'note', 'seconds', 'at', 'row'])
 
 # %% ../nbs/11_label.ipynb #0d2592d0
 def import_votes(pool, src, annotator:str|None=None, format:str='auto') -> dict:
-    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary with a line per row left out or changed."
+    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary, a line per row left out or changed."
     src = Path(src)
     fmt = ('labelstudio' if src.suffix.lower() == '.json' else 'csv') if format == 'auto' else format
     if fmt not in ('csv', 'labelstudio'): raise ValueError(f"format must be csv, labelstudio or auto, not {format!r}")
@@ -955,7 +957,8 @@ def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     cols = [c for c in ('clip_id', 'emotion', 'confidence') if c in q]
     items = q[cols].merge(t[['clip_id', 'path', 'speaker', 'accent']], on='clip_id')
     if queue is not None and len(q) and not len(items):
-        raise DataError(f"{'queue' if isinstance(queue, pd.DataFrame) else queue}: none of its {len(q)} clips is in the pool {pool_root(pool)}")
+        name = 'queue' if isinstance(queue, pd.DataFrame) else queue
+        raise DataError(f'{name}: none of its {len(q)} clips is in the pool {pool_root(pool)}')
     with Votes(pool) as v: mine = set(v.table(annotator).clip_id)
     return items[~items.clip_id.isin(mine)].reset_index(drop=True)
 
@@ -1079,7 +1082,8 @@ def _check_port(host:str, port:int):
     with socket.socket(fam, kind, proto) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try: s.bind(addr)
-        except OSError as e: raise DataError(f'{host}:{port}: cannot listen there ({e.strerror}): choose another --port or --host') from None
+        except OSError as e:
+            raise DataError(f'{host}:{port}: cannot listen there ({e.strerror}): choose another --port or --host') from None
 
 def _voila_config(token:str, host:str, idle:int, folder:Path) -> dict:
     "Voilà's settings for the app: the token, the Host check on a loopback address, one kernel per page, stopped when idle."

@@ -236,7 +236,8 @@ def ls_vote(label, user=1, **kw): return {'result': [dict(type='choices', value=
 def test_import_reports_repeats_bad_times_durations_and_long_notes(pool, tmp_path):
     ids = ids_of(pool)
     tasks = [ls_task(1, ids[0], ls_vote('sad')), ls_task(2, ids[0], ls_vote('happy')),           # the same annotator twice
-             ls_task(3, ids[1], ls_vote('angry', updated_at='2099-01-01T00:00:00Z')), ls_task(4, ids[2], ls_vote('fear', updated_at='not-a-date')),
+             ls_task(3, ids[1], ls_vote('angry', updated_at='2099-01-01T00:00:00Z')),
+             ls_task(4, ids[2], ls_vote('fear', updated_at='not-a-date')),
              ls_task(5, ids[3], ls_vote('neutral', lead_time=-3)), ls_task(6, ids[4], ls_vote('sad', lead_time=float('inf')))]
     (tmp_path/'ls.json').write_text(json.dumps(tasks))
     r = subprocess.run([sys.executable, '-m', 'tamil_ser.cli', 'label', 'import', str(pool), str(tmp_path/'ls.json')],
@@ -257,7 +258,8 @@ def test_import_reports_repeats_bad_times_durations_and_long_notes(pool, tmp_pat
     assert Votes(pool).table('ann').note.str.len().tolist() == [2000, 2]
 
 @pytest.mark.parametrize('tasks, says', [
-    ('"tasks"', 'a list of tasks was expected, not a str'), ('[1, 2]', 'task 1: not an object'), ('[{"id": 4, "annotations": {"a": 1}}]', 'task 4: `annotations` is not a list'),
+    ('"tasks"', 'a list of tasks was expected, not a str'), ('[1, 2]', 'task 1: not an object'),
+    ('[{"id": 4, "annotations": {"a": 1}}]', 'task 4: `annotations` is not a list'),
     ('[{"data": [1]}]', '`data` is not an object'), ('[{"annotations": [{"result": "sad"}]}]', '`result` is not a list'),
     ('[{"annotations": [{"result": [{"type": "choices", "value": {"text": ["sad"]}}]}]}]', 'a choices result has no list of `choices`'),
     ('[{"annotations": [{"result": [{"type": "choices", "value": null}]}]}]', 'a choices result has no list of `choices`'),
@@ -283,7 +285,8 @@ def test_the_app_refuses_bad_votes_and_says_why(pool):
     ids = ids_of(pool)
     lab = Labeller(pool, 'ann', queue=pd.DataFrame(dict(clip_id=ids[:3])))
     for msg, says in [(dict(note='x' * 5_000_000), 'at most 2000'), (dict(seconds=-1), "seconds '-1' is not a duration"),
-                      (dict(seconds='soon'), "seconds 'soon'"), (dict(note=['x']), 'a note is text'), (dict(label={'a': 1}), 'unknown label')]:
+                      (dict(seconds='soon'), "seconds 'soon'"), (dict(note=['x']), 'a note is text'),
+                      (dict(label={'a': 1}), 'unknown label')]:
         lab._on_msg(lab, {'kind': 'vote', 'clip_id': ids[0], 'label': 'sad', **msg}, [])
         assert says in lab.message and lab.current == ids[0], (msg, lab.message)
     assert len(Votes(pool)) == 0
