@@ -6,7 +6,8 @@ Docs: https://tamil-ser.github.io/tamil-ser/label.html.md"""
 
 # %% ../nbs/11_label.ipynb #d688e97e
 from __future__ import annotations
-import argparse, base64, contextlib, hashlib, io, json, os, re, shutil, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, base64, contextlib, hashlib, io, ipaddress, json, os, re, secrets, shutil, signal, socket, sqlite3, subprocess, sys
+import tempfile, threading, time, unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -14,13 +15,14 @@ from .audio import *
 from .data import EMOTIONS, OTHER_EMOTIONS, DataError, norm_label
 
 # %% auto #0
-__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'SPLITS', 'P_COLUMNS', 'QUEUE_SKIP',
-           'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'vote_label', 'pool_root', 'pool_rows', 'write_text_atomic',
-           'write_atomic', 'utc_now', 'Votes', 'add_vote', 'import_votes', 'take_incoming', 'speaker_split',
-           'field_splits', 'consensus', 'pool_votes', 'export_labels', 'with_soft_labels', 'fleiss_kappa', 'agreement',
-           'agreement_text', 'pool_features', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse',
-           'rank_balanced', 'queue', 'labelstudio_config', 'export_labelstudio', 'wave_envelope', 'wav_data_url',
-           'Labeller', 'labeller_notebook', 'serve_labeller', 'label_cli', 'queue_cli']
+__all__ = ['NON_EMOTIONS', 'ANSWERS', 'TAMIL_WORDS', 'ENGLISH_WORDS', 'VOTE_COLUMNS', 'NOTE_MAX', 'CLOCK_SKEW', 'SPLITS',
+           'P_COLUMNS', 'QUEUE_SKIP', 'STRATEGIES', 'LABELLER_CSS', 'LABELLER_JS', 'SERVE_IDLE', 'vote_label',
+           'pool_root', 'pool_rows', 'write_text_atomic', 'write_atomic', 'utc_now', 'Votes', 'add_vote',
+           'import_votes', 'take_incoming', 'speaker_split', 'field_splits', 'consensus', 'pool_votes', 'export_labels',
+           'with_soft_labels', 'fleiss_kappa', 'agreement', 'agreement_text', 'pool_features', 'model_scores',
+           'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced', 'queue', 'labelstudio_config',
+           'export_labelstudio', 'wave_envelope', 'wav_data_url', 'Labeller', 'labeller_notebook', 'serve_labeller',
+           'label_cli', 'queue_cli']
 
 # %% ../nbs/11_label.ipynb #48bcf8f2
 NON_EMOTIONS = ['other', 'no_speech', 'bad_audio']
@@ -146,13 +148,31 @@ def _history(self: Votes, annotator=None) -> pd.DataFrame:
 Votes.table, Votes.history = _table, _history
 
 # %% ../nbs/11_label.ipynb #32383fba
+NOTE_MAX = 2000     # characters in a note: the store refuses longer notes, an import cuts them (and says so)
+CLOCK_SKEW = 300    # seconds a vote's time may lie ahead of this clock (clocks differ); later times are refused
+
+def _shown(x, n:int=60) -> str:
+    "`x` quoted for a message, cut to `n` characters."
+    s = str(x)
+    return repr(s if len(s) <= n else s[:n] + '…')
+
+def _duration(seconds) -> float|None:
+    "`seconds` spent on a clip as a float (None when not given); ValueError unless a finite number >= 0."
+    if seconds is None or (isinstance(seconds, float) and np.isnan(seconds)) or seconds is pd.NA: return None
+    try: s = float(seconds) if not isinstance(seconds, bool) else float('nan')
+    except (TypeError, ValueError): s = float('nan')
+    if not (np.isfinite(s) and s >= 0): raise ValueError(f'seconds {_shown(seconds)} is not a duration (a number >= 0)')
+    return s
+
 def _one_vote(clip_id, annotator, label, note='', seconds=None, at=None) -> tuple:
     "A checked vote row; ValueError naming what is wrong."
     lab = vote_label(label)
-    if lab is None: raise ValueError(f"unknown label {label!r} (answers: {', '.join(ANSWERS)})")
+    if lab is None: raise ValueError(f"unknown label {_shown(label)} (answers: {', '.join(ANSWERS)})")
     if not str(clip_id or '').strip() or not str(annotator or '').strip(): raise ValueError('a vote needs a clip_id and an annotator')
-    secs = None if seconds is None or pd.isna(seconds) else float(seconds)
-    return (str(clip_id), str(annotator), lab, at or utc_now(), str(note or ''), secs)
+    note = '' if note is None else note
+    if not isinstance(note, str): raise ValueError(f'a note is text, not {type(note).__name__}')
+    if len(note) > NOTE_MAX: raise ValueError(f'the note has {len(note)} characters: at most {NOTE_MAX}')
+    return (str(clip_id), str(annotator), lab, at or utc_now(), note, _duration(seconds))
 
 def _add(self: Votes, clip_id:str, annotator:str, label:str, note:str='', seconds:float|None=None) -> dict|None:
     "Record `annotator`'s vote for `clip_id` now (one transaction); returns the vote it replaced, if any."
@@ -234,25 +254,52 @@ def _find_clip(idx: dict, name, base: Path|None) -> str|None:
     return idx.get(p.name) or idx.get(re.sub(r'^[0-9a-f]{8}-', '', p.name))   # Label Studio prefixes uploaded files with 8 hex digits
 
 # %% ../nbs/11_label.ipynb #b7f55dfa
-def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str]]:
-    "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked against the pool: good votes and one line per bad row."
-    idx, now = _clip_index(pool), utc_now()
+def _vote_times(at: pd.Series, now: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    "Times `at` (ISO 8601; empty for now) as UTC stamps like `utc_now`'s, and why each bad one is refused ('' when good)."
+    text = at.fillna('').astype(str).str.strip()
+    t = pd.to_datetime(text.where(text.str.match(r'\d{4}-?\d\d-?\d\d')), utc=True, errors='coerce', format='ISO8601')
+    stamp = (t.dt.strftime('%Y-%m-%dT%H:%M:%S.%f').str[:-3] + 'Z').where(text != '', utc_now())
+    why = pd.Series('', index=at.index, dtype=object)
+    late = (t > now + pd.Timedelta(seconds=CLOCK_SKEW)).to_numpy()
+    for i in np.flatnonzero(((text != '') & t.isna()).to_numpy() | late):
+        why.iloc[i] = f'time {_shown(text.iloc[i])} is ' + ('in the future' if late[i] else 'not an ISO 8601 date')
+    return stamp, why
+
+def _check_votes(pool, raw: pd.DataFrame, src:str, base=None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    "Rows `raw` (clip, annotator, label, note, seconds, at, row) checked: good votes, a line per row left out, a line per row changed."
+    idx, now = _clip_index(pool), pd.Timestamp.now(tz='UTC')
     clip = raw['clip'].fillna('').astype(str).str.strip()
     cid = clip.map(idx)
     if cid.isna().any(): cid[cid.isna()] = [_find_clip(idx, c, base) for c in clip[cid.isna()]]
     text = raw.label.fillna('').astype(str)
     label = text.map({x: vote_label(x) for x in text.unique()})
     ann = raw.annotator.fillna('').astype(str).str.strip()
-    bad = []
-    for i in np.flatnonzero(cid.isna() | label.isna() | (ann == '')):
-        why = (f'no clip {clip.iloc[i]!r} in the pool {pool_root(pool)}' if pd.isna(cid.iloc[i]) else
-               f"unknown label {text.iloc[i]!r} (answers: {', '.join(ANSWERS)})" if pd.isna(label.iloc[i]) else 'no annotator')
-        bad.append(f'{src}: {raw.row.iloc[i]}: {why}')
-    ok = (cid.notna() & label.notna() & (ann != '')).to_numpy()
-    at = raw['at'].fillna('').astype(str).where(lambda x: x != '', now)
+    at, late = _vote_times(raw['at'], now)
+    out, fixed = [], []
+    for i in np.flatnonzero(cid.isna() | label.isna() | (ann == '') | (late != '')):
+        why = (f'no clip {_shown(clip.iloc[i])} in the pool {pool_root(pool)}' if pd.isna(cid.iloc[i]) else
+               f"unknown label {_shown(text.iloc[i])} (answers: {', '.join(ANSWERS)})" if pd.isna(label.iloc[i]) else
+               'no annotator' if ann.iloc[i] == '' else late.iloc[i])
+        out.append((i, why))
+    ok = (cid.notna() & label.notna() & (ann != '') & (late == '')).to_numpy()
     good = pd.DataFrame(dict(clip_id=cid, annotator=ann, label=label, at=at, note=raw.note.fillna('').astype(str),
-                             seconds=pd.to_numeric(raw.seconds, errors='coerce')))[ok]
-    return good.drop_duplicates(['clip_id', 'annotator'], keep='last').reset_index(drop=True), bad
+                             seconds=raw.seconds, row=raw.row, pos=np.arange(len(raw))))[ok]
+    again = good.duplicated(['clip_id', 'annotator'], keep='last').to_numpy()
+    later = good.groupby(['clip_id', 'annotator']).row.transform('last')
+    out += [(p, f'{a} voted for clip {c} again later ({r}): the later vote is kept')
+            for p, a, c, r in zip(good.pos[again], good.annotator[again], good.clip_id[again], later[again])]
+    good = good[~again]
+    secs = pd.to_numeric(good.seconds.map(lambda s: s if isinstance(s, (int, float, str)) and not isinstance(s, bool) else 'x'),
+                         errors='coerce')
+    given = good.seconds.notna() & (good.seconds.astype(str).str.strip() != '')
+    wrong = (given & ~(np.isfinite(secs) & (secs >= 0))).to_numpy()
+    fixed += [(p, f'seconds {_shown(s)} is not a duration (a number >= 0): left empty')
+              for p, s in zip(good.pos[wrong], good.seconds[wrong])]
+    long = (good.note.str.len() > NOTE_MAX).to_numpy()
+    fixed += [(p, f'a note of {len(n)} characters: cut to {NOTE_MAX}') for p, n in zip(good.pos[long], good.note[long])]
+    good = good.assign(seconds=secs.where(~wrong), note=good.note.str[:NOTE_MAX])
+    lines = lambda xs: [f'{src}: {raw.row.iloc[p]}: {why}' for p, why in sorted(xs, key=lambda x: x[0])]
+    return good[VOTE_COLUMNS].reset_index(drop=True), lines(out), lines(fixed)
 
 def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
     "A CSV of votes as raw rows (clip, annotator, label, note, seconds, at, row)."
@@ -266,8 +313,8 @@ def _read_vote_csv(src: Path, annotator=None) -> pd.DataFrame:
         raise DataError(f'{src}: needs a clip_id (or path) column and a label column; it has {", ".join(t.columns)}')
     if annotator is None and 'annotator' not in t: raise DataError(f'{src}: no annotator column: name one with --annotator')
     return pd.DataFrame(dict(clip=t[key], label=t[lab], annotator=annotator if annotator is not None else t['annotator'],
-                             note=t.get('note', ''), seconds=pd.to_numeric(t.get('seconds', np.nan), errors='coerce'),
-                             at=t.get('at', ''), row=[f'row {i + 2}' for i in range(len(t))]))
+                             note=t.get('note', ''), seconds=t.get('seconds', ''), at=t.get('at', ''),
+                             row=[f'row {i + 2}' for i in range(len(t))]))
 
 # %% ../nbs/11_label.ipynb #2ee4430d
 def _ls_user(a: dict, annotator) -> str:
@@ -277,33 +324,64 @@ def _ls_user(a: dict, annotator) -> str:
     if isinstance(u, dict): u = u.get('email') or u.get('id')
     return f'labelstudio:{u}' if u not in (None, '') else 'labelstudio'
 
-def _read_labelstudio(src: Path, annotator=None) -> pd.DataFrame:
-    "Label Studio's JSON export of an audio Choices project as raw vote rows."
-    try: tasks = json.loads(Path(src).read_text())
-    except FileNotFoundError: raise DataError(f'{src}: no such file') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f'{src}: not Label Studio JSON ({e})') from None
-    if isinstance(tasks, dict): tasks = [tasks]
+def _ls_value(x):
+    "A Label Studio field as given when it is a plain value (str, number, None), else its text, so the row check can name it."
+    if x is None or isinstance(x, str) or (isinstance(x, (int, float)) and not isinstance(x, bool) and x == x): return x
+    return json.dumps(x) if not isinstance(x, float) else str(x)
+
+def _ls_choice(a: dict, fail) -> str:
+    "The first choice of Label Studio annotation `a` ('' when it has none); `fail(what)` for a result of the wrong shape."
+    res = a.get('result') or []
+    if not isinstance(res, list): fail('`result` is not a list')
+    for r in res:
+        if not isinstance(r, dict): fail('a `result` item is not an object')
+        if r.get('type') != 'choices': continue
+        ch = r.get('value').get('choices') if isinstance(r.get('value'), dict) else None
+        if not isinstance(ch, list): fail('a choices result has no list of `choices`')
+        if ch: return _ls_value(ch[0])
+    return ''
+
+def _ls_rows(t, i:int, annotator, fail) -> list[dict]:
+    "The raw vote rows of Label Studio task `t` (the `i`-th of the file); `fail(where, what)` for a task of the wrong shape."
+    if not isinstance(t, dict): fail(f'task {i + 1}', 'not an object')
+    where = f"task {_ls_value(t.get('id', i + 1))}"
+    d, anns = t.get('data') or {}, t.get('annotations') or []
+    if not isinstance(d, dict): fail(where, '`data` is not an object')
+    if not isinstance(anns, list): fail(where, '`annotations` is not a list')
+    clip = d.get('clip_id') or str(next((v for k, v in d.items() if k in ('audio', 'path', 'url')), '')).split('?d=')[-1]
     rows = []
-    for i, t in enumerate(tasks):
-        d = t.get('data', {}) if isinstance(t, dict) else {}
-        clip = d.get('clip_id') or str(next((v for k, v in d.items() if k in ('audio', 'path', 'url')), '')).split('?d=')[-1]
-        for a in t.get('annotations', []) if isinstance(t, dict) else []:
-            if a.get('was_cancelled'): continue
-            ch = [r['value']['choices'] for r in a.get('result', []) if r.get('type') == 'choices' and r.get('value', {}).get('choices')]
-            rows.append(dict(clip=clip, label=ch[0][0] if ch else '', annotator=_ls_user(a, annotator), note='',
-                             seconds=a.get('lead_time'), at=a.get('updated_at') or a.get('created_at') or '', row=f"task {t.get('id', i)}"))
+    for j, a in enumerate(anns):
+        at = where if len(anns) == 1 else f'{where} annotation {j + 1}'
+        if not isinstance(a, dict): fail(at, 'not an object')
+        if a.get('was_cancelled'): continue
+        rows.append(dict(clip=_ls_value(clip), label=_ls_choice(a, lambda what: fail(at, what)), annotator=_ls_user(a, annotator),
+                         note='', seconds=_ls_value(a.get('lead_time')), at=_ls_value(a.get('updated_at') or a.get('created_at') or ''),
+                         row=at))
+    return rows
+
+def _read_labelstudio(src: Path, annotator=None) -> pd.DataFrame:
+    "Label Studio's JSON export of an audio Choices project as raw vote rows; a DataError naming the task when its shape is wrong."
+    try: tasks = json.loads(Path(src).read_text(encoding='utf-8-sig'))
+    except FileNotFoundError: raise DataError(f'{src}: no such file') from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise DataError(f'{src}: not Label Studio JSON ({str(e)[:200]})') from None
+    if isinstance(tasks, dict): tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise DataError(f'{src}: not Label Studio JSON: a list of tasks was expected, not a {type(tasks).__name__}')
+    def fail(where, what): raise DataError(f'{src}: {where}: {what}: not the shape of a Label Studio JSON export')
+    rows = [r for i, t in enumerate(tasks) for r in _ls_rows(t, i, annotator, fail)]
     return pd.DataFrame(rows, columns=['clip', 'label', 'annotator', 'note', 'seconds', 'at', 'row'])
 
 # %% ../nbs/11_label.ipynb #0d2592d0
 def import_votes(pool, src, annotator:str|None=None, format:str='auto') -> dict:
-    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary with one line per bad row."
+    "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary, a line per row left out or changed."
     src = Path(src)
     fmt = ('labelstudio' if src.suffix.lower() == '.json' else 'csv') if format == 'auto' else format
     if fmt not in ('csv', 'labelstudio'): raise ValueError(f"format must be csv, labelstudio or auto, not {format!r}")
     raw = _read_labelstudio(src, annotator) if fmt == 'labelstudio' else _read_vote_csv(src, annotator)
-    good, bad = _check_votes(pool, raw, str(src), base=src.parent.resolve())
+    good, bad, fixed = _check_votes(pool, raw, str(src), base=src.parent.resolve())
     with Votes(pool) as v: counts = v.add_many(good)
-    return dict(file=str(src), rows=len(raw), **counts, bad=bad)
+    return dict(file=str(src), rows=len(raw), **counts, bad=bad, fixed=fixed)
 
 # %% ../nbs/11_label.ipynb #2d79443e
 def take_incoming(pool, verbose:bool=True) -> dict|None:
@@ -313,8 +391,9 @@ def take_incoming(pool, verbose:bool=True) -> dict|None:
     s = import_votes(pool, f)
     os.replace(f, f.with_name(f"incoming_votes-{utc_now().replace(':', '')}.imported.csv"))
     if verbose:
-        bad = f"; {len(s['bad'])} bad rows:\n  " + '\n  '.join(s['bad'][:10]) if s['bad'] else ''
-        print(f"label: {s['new'] + s['changed']} votes from {f.name}{bad}")
+        lines = s['bad'] + s['fixed']
+        told = f"; {len(s['bad'])} rows left out, {len(s['fixed'])} changed:\n  " + '\n  '.join(lines[:10]) if lines else ''
+        print(f"label: {s['new'] + s['changed']} votes from {f.name}{told}")
     return s
 
 # %% ../nbs/11_label.ipynb #0f3142c9
@@ -415,41 +494,59 @@ def fleiss_kappa(counts) -> float:
     return float((per_clip.mean() - pe) / (1 - pe)) if pe < 1 else float('nan')
 
 # %% ../nbs/11_label.ipynb #da53ee38
+def _label_counts(votes: pd.DataFrame) -> pd.DataFrame:
+    "A (clips, answers given) table of vote counts (what `pd.crosstab` gives, through one fast groupby)."
+    return votes.groupby(['clip_id', 'label']).size().unstack(fill_value=0)
+
 def _alpha(votes: pd.DataFrame) -> float:
-    "Krippendorff's alpha (nominal) of a votes table."
+    "Krippendorff's alpha (nominal) of a votes table, from the vote counts per clip (linear in votes, whatever the annotators)."
     import krippendorff
-    r = votes.assign(code=votes.label.map({a: i for i, a in enumerate(ANSWERS)})).pivot(index='annotator', columns='clip_id', values='code')
-    if r.shape[1] < 1 or len(np.unique(r.stack())) < 2: return 1.0 if r.shape[1] else float('nan')
-    return float(krippendorff.alpha(reliability_data=r.to_numpy(float), level_of_measurement='nominal'))
+    counts = _label_counts(votes)
+    if counts.shape[1] < 2: return 1.0 if len(counts) else float('nan')        # one answer only: full agreement
+    if counts.sum(axis=1).max() < 2: return float('nan')                       # no clip with two votes
+    return float(krippendorff.alpha(value_counts=counts.to_numpy(), level_of_measurement='nominal'))
+
+def _confusions(cells: pd.Series) -> list[dict]:
+    "Per pair (a, b) of a (a, b, label_a, label_b) -> count series: {label_a: {label_b: count}}, in the series' order."
+    out = {}
+    for (a, b, la, lb), k in cells.items(): out.setdefault((a, b), {}).setdefault(str(la), {})[str(lb)] = int(k)
+    return list(out.values())
 
 def _pairs(votes: pd.DataFrame) -> list[dict]:
-    "Agreement, Cohen's kappa and the confusion of each pair of annotators on the clips they share."
-    from sklearn.metrics import cohen_kappa_score
-    w, out = votes.pivot(index='clip_id', columns='annotator', values='label'), []
-    names = sorted(w.columns)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            s = w[[a, b]].dropna()
-            if not len(s): continue
-            k = cohen_kappa_score(s[a], s[b]) if s[a].nunique() + s[b].nunique() > 2 else float('nan')
-            conf = pd.crosstab(s[a], s[b])
-            out.append(dict(a=a, b=b, n=len(s), agreement=float((s[a] == s[b]).mean()), kappa=float(k),
-                            confusion={str(r): {str(c): int(v) for c, v in row.items() if v} for r, row in conf.iterrows()}))
-    return out
+    "Agreement, Cohen's kappa and the confusion of each pair of annotators on the clips they share (from one join on clip_id)."
+    v = votes[['clip_id', 'annotator', 'label']]
+    j = v.merge(v, on='clip_id', suffixes=('_a', '_b'))
+    j = j[j.annotator_a < j.annotator_b]
+    if not len(j): return []
+    cells = j.groupby(['annotator_a', 'annotator_b', 'label_a', 'label_b']).size()
+    pair = [0, 1]
+    n = cells.groupby(level=pair).sum()
+    same = cells.index.get_level_values(2) == cells.index.get_level_values(3)
+    agree = cells[same].groupby(level=pair).sum().reindex(n.index, fill_value=0) / n
+    rows = cells.groupby(level=[0, 1, 2]).sum().rename_axis(['a', 'b', 'label'])          # a's answers per pair
+    cols = cells.groupby(level=[0, 1, 3]).sum().rename_axis(['a', 'b', 'label'])          # b's answers per pair
+    pe = rows.mul(cols, fill_value=0).groupby(level=pair).sum().to_numpy() / n.to_numpy() ** 2
+    used = rows.groupby(level=pair).size().to_numpy() + cols.groupby(level=pair).size().to_numpy()
+    with np.errstate(divide='ignore', invalid='ignore'): kappa = np.where(used > 2, (agree.to_numpy() - pe) / (1 - pe), np.nan)
+    return [dict(a=a, b=b, n=int(k), agreement=float(g), kappa=float(x), confusion=c)
+            for (a, b), k, g, x, c in zip(n.index, n, agree, kappa, _confusions(cells))]
 
 # %% ../nbs/11_label.ipynb #0a8949bf
 def _vs_others(votes: pd.DataFrame) -> list[dict]:
     "Each annotator's agreement with the majority of the other annotators, on clips where those others have one."
-    c = pd.crosstab(votes.clip_id, votes.label).reindex(columns=ANSWERS, fill_value=0)
-    out = []
-    for a, mine in votes.groupby('annotator'):
-        others = c.loc[mine.clip_id].to_numpy() - (mine.label.to_numpy()[:, None] == np.array(ANSWERS))
-        top = others.max(1)
-        ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)       # the others have votes and a strict majority
-        same = np.array(ANSWERS)[others.argmax(1)] == mine.label.to_numpy()
-        out.append(dict(annotator=a, votes=len(mine), compared=int(ok.sum()),
-                        agreement=float(same[ok].mean()) if ok.any() else float('nan')))
-    return sorted(out, key=lambda r: (np.nan_to_num(r['agreement'], nan=2), r['annotator']))
+    c = _label_counts(votes).reindex(columns=ANSWERS, fill_value=0)
+    others = c.to_numpy()[c.index.get_indexer(votes.clip_id)]                  # each vote's clip: the counts of every answer...
+    mine = pd.Categorical(votes.label, categories=ANSWERS).codes
+    known = mine >= 0
+    others[np.flatnonzero(known), mine[known]] -= 1                             # ...less the vote itself
+    top = others.max(1)
+    ok = (others.sum(1) > 0) & ((others == top[:, None]).sum(1) == 1)          # the others have votes and a strict majority
+    d = pd.DataFrame(dict(annotator=votes.annotator.to_numpy(), ok=ok, same=ok & (others.argmax(1) == mine)))
+    g = d.groupby('annotator').agg(votes=('ok', 'size'), compared=('ok', 'sum'), same=('same', 'sum')).reset_index()
+    g['agreement'] = (g.same / g.compared.where(g.compared > 0)).astype(float)
+    g = g.assign(key=g.agreement.fillna(2)).sort_values(['key', 'annotator'], kind='stable')
+    return [dict(annotator=a, votes=int(n), compared=int(k), agreement=float(x))
+            for a, n, k, x in zip(g.annotator, g.votes, g.compared, g.agreement)]
 
 def agreement(pool_or_votes, min_votes:int=2) -> dict:
     "Agreement of the annotators of a pool (or a votes table): Krippendorff's alpha, Fleiss' kappa, per pair and per annotator."
@@ -741,7 +838,7 @@ function render({ model, el: root }) {
   top.append(info, prog);
   const canvas = el('canvas'), audio = el('audio', 'tamil-ser-audio'); audio.controls = true;
   const answers = el('div', 'tsl-answers'), row = el('div', 'tsl-row');
-  const note = el('input', 'tamil-ser-note'); note.type = 'text';
+  const note = el('input', 'tamil-ser-note'); note.type = 'text'; note.maxLength = model.get('note_max');
   const skip = el('button', 'tamil-ser-skip'), undo = el('button', 'tamil-ser-undo'), replay = el('button', 'tamil-ser-replay');
   const guessBox = el('label', 'tsl-guess-toggle'), guessCheck = el('input', 'tamil-ser-show-guess');
   guessCheck.type = 'checkbox';
@@ -824,15 +921,44 @@ def _today_utc() -> str:
     return t.astimezone(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 # %% ../nbs/11_label.ipynb #d35abb8f
+def _annotator(name) -> str:
+    "An annotator's name, stripped; ValueError when it is blank or holds control characters."
+    s = str(name if name is not None else '').strip()
+    if not s: raise ValueError('an annotator name is needed, not a blank one (--annotator NAME)')
+    if any(unicodedata.category(c) == 'Cc' for c in s): raise ValueError(f'annotator {_shown(s)}: a name without control characters')
+    return s
+
+def _read_queue(queue) -> pd.DataFrame:
+    "A queue (a CSV from `tamil-ser queue`, or a table) checked: a clip_id column, and guesses that are emotions with a confidence."
+    name = 'queue' if isinstance(queue, pd.DataFrame) else str(queue)
+    if isinstance(queue, pd.DataFrame): q = queue.copy()
+    else:
+        try: q = pd.read_csv(queue, dtype={'clip_id': str, 'emotion': str}, keep_default_na=False)
+        except (FileNotFoundError, IsADirectoryError): raise DataError(f'{queue}: no such queue file') from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise DataError(f'{queue}: not a readable CSV ({str(e).splitlines()[0]})') from None
+    if 'clip_id' not in q: raise DataError(f'{name}: no clip_id column: not a queue (make one with `tamil-ser queue`)')
+    q['clip_id'] = q.clip_id.fillna('').astype(str)
+    if 'emotion' not in q: return q
+    q['emotion'] = q.emotion.fillna('').astype(str).str.strip()
+    q['confidence'] = pd.to_numeric(q.get('confidence', np.nan), errors='coerce')
+    odd = ~q.emotion.isin(EMOTIONS + [''])
+    odd |= (q.emotion != '') & ~q.confidence.between(0, 1)
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise DataError(f'{name}: row {i + 2}: the guess must be one of {", ".join(EMOTIONS)} with a confidence between 0 and 1, '
+                        f'not {_shown(q.emotion.iloc[i])} at {_shown(q.confidence.iloc[i])}')
+    return q
+
 def _queue_items(pool, annotator:str, queue=None) -> pd.DataFrame:
     "The clips the app will show: the queue's (a CSV or table with clip_id), or every non-duplicate clip; minus those already voted."
     t = pool_rows(pool).drop_duplicates('clip_id')
-    if queue is None: q = t[t.duplicate_of == ''][['clip_id']]
-    else:
-        q = queue if isinstance(queue, pd.DataFrame) else pd.read_csv(queue, dtype={'clip_id': str}, keep_default_na=False)
-        if 'clip_id' not in q: raise DataError(f'{queue if not isinstance(queue, pd.DataFrame) else "queue"}: no clip_id column')
+    q = t[t.duplicate_of == ''][['clip_id']] if queue is None else _read_queue(queue)
     cols = [c for c in ('clip_id', 'emotion', 'confidence') if c in q]
     items = q[cols].merge(t[['clip_id', 'path', 'speaker', 'accent']], on='clip_id')
+    if queue is not None and len(q) and not len(items):
+        name = 'queue' if isinstance(queue, pd.DataFrame) else queue
+        raise DataError(f'{name}: none of its {len(q)} clips is in the pool {pool_root(pool)}')
     with Votes(pool) as v: mine = set(v.table(annotator).clip_id)
     return items[~items.clip_id.isin(mine)].reset_index(drop=True)
 
@@ -846,12 +972,13 @@ class Labeller(anywidget.AnyWidget):
     answers, message = traitlets.List().tag(sync=True), traitlets.Unicode('').tag(sync=True)
     show_guess, autoplay = traitlets.Bool(False).tag(sync=True), traitlets.Bool(True).tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
-    tick = traitlets.Int(0).tag(sync=True)
+    tick, note_max = traitlets.Int(0).tag(sync=True), traitlets.Int(NOTE_MAX).tag(sync=True)
     def __init__(self, pool, annotator:str, queue=None, tamil:bool=False, show_guess:bool=False, autoplay:bool=True):
-        if not str(annotator or '').strip(): raise ValueError('Labeller needs an annotator name')
+        annotator = _annotator(annotator)
+        pool_rows(pool)                                               # a pool, or a DataError before anything is written
         super().__init__(words=TAMIL_WORDS if tamil else ENGLISH_WORDS, answers=ANSWERS, show_guess=show_guess, autoplay=autoplay)
         take_incoming(pool, verbose=False)
-        self.root, self.annotator, self.store = pool_root(pool), str(annotator), Votes(pool)
+        self.root, self.annotator, self.store = pool_root(pool), annotator, Votes(pool)
         self.items, self.pos, self.done = _queue_items(pool, self.annotator, queue), 0, []
         self.on_msg(self._on_msg)
         self._show()
@@ -923,30 +1050,107 @@ def _on_msg(self: Labeller, widget, content, buffers):
 Labeller.vote, Labeller.skip, Labeller.undo, Labeller._on_msg = _vote, _skip, _undo_last, _on_msg
 
 # %% ../nbs/11_label.ipynb #bb084a30
+def _md_literal(s) -> str:
+    "`s` as literal Markdown text: every character but letters, digits and spaces as a numeric character reference."
+    return ''.join(c if c.isalnum() or c == ' ' else f'&#{ord(c)};' for c in str(s))
+
 def labeller_notebook(pool, annotator:str, queue=None, tamil:bool=False) -> dict:
     "A notebook (nbformat dict) that shows one `Labeller`, for Voilà."
     q = repr(str(Path(queue).resolve())) if queue is not None else 'None'
     code = (f'from tamil_ser.label import Labeller\n'
             f'Labeller({str(pool_root(pool).resolve())!r}, {annotator!r}, queue={q}, tamil={bool(tamil)})')
-    title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {annotator}"
+    title = f"# {(TAMIL_WORDS if tamil else ENGLISH_WORDS)['title']}: {_md_literal(annotator)}"
     cells = [dict(cell_type='markdown', id='title', metadata={}, source=title),
              dict(cell_type='code', id='app', metadata={}, execution_count=None, outputs=[], source=code)]
     spec = dict(name='python3', display_name='Python 3', language='python')
     return dict(cells=cells, metadata=dict(kernelspec=spec), nbformat=4, nbformat_minor=5)
 
-def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False) -> int:
-    "Serve the labelling app with Voilà on `host:port` until interrupted; returns Voilà's exit status."
+# %% ../nbs/11_label.ipynb #c0de0a01
+SERVE_IDLE = 600        # seconds before the kernel of a page that was closed without notice (or never opened) is stopped
+
+def _loopback(host:str) -> bool:
+    "Whether `host` is this machine only (127.0.0.1, ::1, localhost)."
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
+def _check_port(host:str, port:int):
+    "A DataError when the server could not listen on `host:port` (port in use, or `host` not an address of this machine)."
+    if not 0 < port < 65536: raise DataError(f'--port {port}: a port is a number from 1 to 65535')
+    try: fam, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e: raise DataError(f'--host {host}: not an address of this machine ({e.strerror})') from None
+    with socket.socket(fam, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(addr)
+        except OSError as e:
+            raise DataError(f'{host}:{port}: cannot listen there ({e.strerror}): choose another --port or --host') from None
+
+def _voila_config(token:str, host:str, idle:int, folder:Path) -> dict:
+    "Voilà's settings for the app: the token, the Host check on a loopback address, one kernel per page, stopped when idle."
+    import jupyter_server                          # Voilà's server, whose error pages (a refused request's 403) need its static folder
+    web = dict(allow_remote_access=not _loopback(host), local_hostnames=['localhost'],
+               static_path=str(Path(jupyter_server.__file__).parent/'static'))
+    return {'Voila': dict(token=token, ip=host, port_retries=0, open_browser=False, connection_dir_root=str(folder), tornado_settings=web),
+            'VoilaConfiguration': dict(preheat_kernel=False, show_tracebacks=False, strip_sources=True, file_allowlist=[]),
+            'MappingKernelManager': dict(cull_idle_timeout=idle, cull_interval=max(1, min(60, idle // 4)), cull_connected=False,
+                                         cull_busy=False)}
+
+# %% ../nbs/11_label.ipynb #c0de0a02
+def _descendants(pid:int) -> list:
+    "The processes below `pid` (Voilà's kernels), as psutil processes; [] without psutil."
+    try: import psutil
+    except ImportError: return []
+    try: return psutil.Process(pid).children(recursive=True)
+    except psutil.Error: return []
+
+def _stop(proc: subprocess.Popen, grace:float=20.):
+    "Stop Voilà: SIGTERM (it shuts its kernels down), then SIGKILL to it and its kernels when they are still there after `grace` s."
+    kids = _descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError): proc.terminate()
+    try: proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for k in kids:
+        with contextlib.suppress(Exception):
+            if k.is_running(): k.kill()
+
+def _wait_voila(proc: subprocess.Popen) -> int:
+    "Wait for Voilà to end; on SIGTERM, SIGINT (Ctrl-C) or SIGHUP stop it and its kernels and return 0, else return its status."
+    stop, old = [], {}
+    for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, 'SIGHUP', None)):
+        if s is None: continue
+        try: old[s] = signal.signal(s, lambda sig, frame: stop.append(sig))
+        except ValueError: break                                     # not the main thread: Ctrl-C comes as KeyboardInterrupt
+    try:
+        while proc.poll() is None and not stop:
+            with contextlib.suppress(subprocess.TimeoutExpired): proc.wait(0.5)
+    except KeyboardInterrupt: stop.append(signal.SIGINT)
+    finally:
+        if proc.poll() is None: _stop(proc)
+        for s, h in old.items(): signal.signal(s, h)
+    if stop: print('labelling app stopped', flush=True)
+    return 0 if stop else proc.returncode
+
+def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False, idle:int=SERVE_IDLE) -> int:
+    "Serve the labelling app with Voilà on `host:port` behind a secret token until stopped (Ctrl-C, SIGTERM); returns the exit status."
+    annotator = _annotator(annotator)
+    if idle < 1: raise ValueError(f'--idle-timeout {idle}: at least 1 second')
+    _queue_items(pool, annotator, queue)                 # the pool and the queue are checked before anything starts
+    _check_port(host, port)
     try: import voila  # noqa: F401
     except ImportError: raise RuntimeError('serving the labeller needs Voilà: pip install voila') from None
-    Votes(pool).close()
-    d = Path(tempfile.mkdtemp(prefix='tamil-ser-label-'))
-    nb = d/'labeller.ipynb'
-    nb.write_text(json.dumps(labeller_notebook(pool, annotator, queue, tamil)))
-    where = 'this machine only; --host 0.0.0.0 lets others on your network in' if host == '127.0.0.1' else 'open to the network'
-    print(f'labelling app for {annotator} at http://{host}:{port}/ ({where}); Ctrl-C to stop', flush=True)
-    cmd = [sys.executable, '-m', 'voila', str(nb), '--no-browser', f'--port={port}', f'--Voila.ip={host}', '--Voila.port_retries=0']
-    try: return subprocess.call(cmd, cwd=d)
-    except KeyboardInterrupt: return 0
+    token, d = secrets.token_urlsafe(24), Path(tempfile.mkdtemp(prefix='tamil-ser-label-'))
+    try:
+        (d/'labeller.ipynb').write_text(json.dumps(labeller_notebook(pool, annotator, queue, tamil)))
+        (d/'voila.json').write_text(json.dumps(_voila_config(token, host, idle, d)))
+        name = f'[{host}]' if ':' in host else host
+        where = ('this machine only; --host 0.0.0.0 lets others on your network in' if _loopback(host) else
+                 'open to the network: give the link only to the annotator')
+        print(f'labelling app for {annotator} at http://{name}:{port}/?token={token}\n'
+              f'  ({where}; whoever has the link can label as {annotator}); Ctrl-C to stop', flush=True)
+        cmd = [sys.executable, '-m', 'voila', 'labeller.ipynb', f'--port={port}', f'--Voila.config_file_paths={d}']
+        return _wait_voila(subprocess.Popen(cmd, cwd=d, start_new_session=True))
     finally: shutil.rmtree(d, ignore_errors=True)
 
 # %% ../nbs/11_label.ipynb #2987eba3
@@ -978,6 +1182,8 @@ def _label_parser() -> argparse.ArgumentParser:
     s.add_argument('--port', type=int, default=8866)
     s.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1: this machine only')
     s.add_argument('--tamil', action='store_true', help='the words on screen in Tamil')
+    s.add_argument('--idle-timeout', type=int, default=SERVE_IDLE, metavar='SECONDS',
+                   help=f'stop the kernel of a page closed without notice after this long (default {SERVE_IDLE})')
     return p
 
 # %% ../nbs/11_label.ipynb #c92c6336
@@ -985,10 +1191,10 @@ def _label_run(a) -> int:
     "Run one parsed `tamil-ser label` command."
     if a.cmd == 'import':
         s = import_votes(a.pool, a.file, a.annotator, a.format)
-        for line in s['bad']: print(f'tamil-ser label: {line}', file=sys.stderr)
+        for line in s['bad'] + s['fixed']: print(f'tamil-ser label: {line}', file=sys.stderr)
         print(f"imported {s['new']} new and {s['changed']} changed votes ({s['unchanged']} unchanged) of {s['rows']} rows from {a.file}"
-              + (f"; {len(s['bad'])} rows skipped" if s['bad'] else ''))
-        return 1 if s['bad'] else 0
+              + (f"; {len(s['bad'])} rows skipped" if s['bad'] else '') + (f"; {len(s['fixed'])} rows changed" if s['fixed'] else ''))
+        return 1 if s['bad'] or s['fixed'] else 0
     if a.cmd == 'export':
         if a.format == 'labelstudio':
             tasks = export_labelstudio(a.pool, a.out, a.model, url_prefix=a.url_prefix, progress=False)
@@ -999,7 +1205,7 @@ def _label_run(a) -> int:
         r = agreement(a.pool, a.min_votes)
         print(json.dumps(_nan_to_none(r), ensure_ascii=False) if a.json else agreement_text(r))
         return 0
-    return serve_labeller(a.pool, a.annotator, a.queue, a.port, a.host, a.tamil)
+    return serve_labeller(a.pool, a.annotator, a.queue, a.port, a.host, a.tamil, a.idle_timeout)
 
 def label_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser label import|export|agreement|serve ...`; returns the exit status."

@@ -229,3 +229,66 @@ def test_labeller_undo_restores_a_replaced_vote_and_ignores_stale_clicks(pool):
     assert Votes(pool).table('ann2').label.tolist() == ['fear']
     assert lab2.progress['done_today'] == 1
     with pytest.raises(ValueError): Labeller(pool, '  ')
+
+def ls_task(i, clip, *anns): return dict(id=i, data=dict(clip_id=clip), annotations=list(anns))
+def ls_vote(label, user=1, **kw): return {'result': [dict(type='choices', value=dict(choices=[label]))], 'completed_by': user, **kw}
+
+def test_import_reports_repeats_bad_times_durations_and_long_notes(pool, tmp_path):
+    ids = ids_of(pool)
+    tasks = [ls_task(1, ids[0], ls_vote('sad')), ls_task(2, ids[0], ls_vote('happy')),           # the same annotator twice
+             ls_task(3, ids[1], ls_vote('angry', updated_at='2099-01-01T00:00:00Z')),
+             ls_task(4, ids[2], ls_vote('fear', updated_at='not-a-date')),
+             ls_task(5, ids[3], ls_vote('neutral', lead_time=-3)), ls_task(6, ids[4], ls_vote('sad', lead_time=float('inf')))]
+    (tmp_path/'ls.json').write_text(json.dumps(tasks))
+    r = subprocess.run([sys.executable, '-m', 'tamil_ser.cli', 'label', 'import', str(pool), str(tmp_path/'ls.json')],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 5 and all(l.startswith(f'tamil-ser label: {tmp_path/"ls.json"}: task ') for l in err), err
+    assert 'task 1: labelstudio:1 voted for clip' in err[0] and 'again later (task 2)' in err[0]
+    assert 'task 3: time' in err[1] and 'in the future' in err[1] and "task 4: time 'not-a-date'" in err[2]
+    assert "task 5: seconds '-3" in err[3] and "task 6: seconds 'inf'" in err[4]
+    assert '3 rows skipped; 2 rows changed' in r.stdout
+    t = Votes(pool).table().set_index('clip_id')
+    assert t.label.to_dict() == {ids[0]: 'happy', ids[3]: 'neutral', ids[4]: 'sad'} and t.seconds.isna().all()
+    soon = (pd.Timestamp.now(tz='UTC') + pd.Timedelta(seconds=60)).isoformat()                  # within the clock skew
+    pd.DataFrame(dict(clip_id=ids[5:7], label='sad', at=[soon, ''], note=['x' * 5_000_000, 'ok'])).to_csv(tmp_path/'n.csv', index=False)
+    s = import_votes(pool, tmp_path/'n.csv', 'ann')
+    assert (s['new'], s['bad']) == (2, []) and len(s['fixed']) == 1 and 'a note of 5000000 characters: cut to 2000' in s['fixed'][0]
+    assert Votes(pool).table('ann').note.str.len().tolist() == [2000, 2]
+
+@pytest.mark.parametrize('tasks, says', [
+    ('"tasks"', 'a list of tasks was expected, not a str'), ('[1, 2]', 'task 1: not an object'),
+    ('[{"id": 4, "annotations": {"a": 1}}]', 'task 4: `annotations` is not a list'),
+    ('[{"data": [1]}]', '`data` is not an object'), ('[{"annotations": [{"result": "sad"}]}]', '`result` is not a list'),
+    ('[{"annotations": [{"result": [{"type": "choices", "value": {"text": ["sad"]}}]}]}]', 'a choices result has no list of `choices`'),
+    ('[{"annotations": [{"result": [{"type": "choices", "value": null}]}]}]', 'a choices result has no list of `choices`'),
+    ('[{"annotations": [{"result": [7]}]}]', 'a `result` item is not an object'), ('{"annotations": [null]}', 'task 1: not an object')])
+def test_label_studio_files_of_the_wrong_shape_are_one_line(pool, tmp_path, capsys, tasks, says):
+    (tmp_path/'odd.json').write_text(tasks)
+    assert label_cli(['import', str(pool), str(tmp_path/'odd.json')]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'tamil-ser label: error: {tmp_path/"odd.json"}: ') and says in err[0], err
+    assert len(Votes(pool)) == 0
+
+def test_label_studio_values_of_the_wrong_type_are_rows(pool, tmp_path):
+    ids = ids_of(pool)
+    tasks = [dict(id=1, data=dict(clip_id=ids[0])), dict(id=2, data=dict(clip_id=ids[0]), annotations=None),           # no votes yet
+             ls_task(3, ids[0], ls_vote(3)), ls_task(4, 17, ls_vote('sad')), ls_task(5, ids[1], ls_vote('sad', user=dict(id=[1]))),
+             ls_task(6, ids[2], ls_vote('sad', lead_time='long', updated_at=12))]
+    (tmp_path/'v.json').write_text(json.dumps(tasks))
+    s = import_votes(pool, tmp_path/'v.json')
+    assert (s['rows'], s['new'], len(s['bad']), s['fixed']) == (4, 1, 3, [])
+    assert "task 3: unknown label '3'" in s['bad'][0] and "task 4: no clip '17'" in s['bad'][1] and "task 6: time '12'" in s['bad'][2]
+
+def test_the_app_refuses_bad_votes_and_says_why(pool):
+    ids = ids_of(pool)
+    lab = Labeller(pool, 'ann', queue=pd.DataFrame(dict(clip_id=ids[:3])))
+    for msg, says in [(dict(note='x' * 5_000_000), 'at most 2000'), (dict(seconds=-1), "seconds '-1' is not a duration"),
+                      (dict(seconds='soon'), "seconds 'soon'"), (dict(note=['x']), 'a note is text'),
+                      (dict(label={'a': 1}), 'unknown label')]:
+        lab._on_msg(lab, {'kind': 'vote', 'clip_id': ids[0], 'label': 'sad', **msg}, [])
+        assert says in lab.message and lab.current == ids[0], (msg, lab.message)
+    assert len(Votes(pool)) == 0
+    lab._on_msg(lab, dict(kind='vote', clip_id=ids[0], label='sad', note='fine', seconds=2.0), [])
+    assert lab.current == ids[1] and lab.message == '' and Votes(pool).table('ann').seconds.tolist() == [2.0]

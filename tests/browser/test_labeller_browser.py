@@ -1,7 +1,8 @@
 """The labelling app in a real browser: `tamil-ser label serve` (Voilà on 127.0.0.1) serves a pool, headless Debian Chromium driven by
-Playwright labels three clips with the keys and one with a click, undoes the last, and exactly those three votes are in SQLite.
-Needs `tools/browser-setup.sh` (chromium, voila, playwright); skipped only without chromium."""
-import hashlib, os, shutil, socket, subprocess, sys, time, urllib.request
+Playwright opens the link with its token, labels three clips with the keys and one with a click, undoes the last, and exactly those
+three votes are in SQLite; a speaker name that is HTML shows as text. Needs `tools/browser-setup.sh` (chromium, voila, playwright);
+skipped only without chromium."""
+import hashlib, os, re, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
 
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None,
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--no-proxy-server', '--autoplay-policy=no-user-gesture-required']
 NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+SPEAKER = '<img src=x onerror="window.pwned=1">spk'          # HTML in the pool: the page must show it as text
 
 def free_port():
     with socket.socket() as s:
@@ -26,7 +28,7 @@ def labeller_pool(root, n=6):
         cid = hashlib.blake2b(x.tobytes(), digest_size=8).hexdigest()
         (root/'clips'/'b1').mkdir(parents=True, exist_ok=True)
         sf.write(root/'clips'/'b1'/f'{cid}.flac', x, 16000)
-        rows.append(dict(path=f'clips/b1/{cid}.flac', clip_id=cid, origin=f'r{i}.wav', start=0, end=1, source='field', speaker='spk',
+        rows.append(dict(path=f'clips/b1/{cid}.flac', clip_id=cid, origin=f'r{i}.wav', start=0, end=1, source='field', speaker=SPEAKER,
                          accent='north', gender='', consent='c', batch='b1', collected_at='', duration=1, rms_db=-13, snr_db=30,
                          clipped=0, quality='', duplicate_of=''))
     t = pd.DataFrame(rows)
@@ -45,17 +47,19 @@ def app(tmp_path_factory):
     code = f'import sys; from tamil_ser.label import label_cli; sys.exit(label_cli({args!r}))'
     with open(log, 'w') as f:
         proc = subprocess.Popen([sys.executable, '-c', code], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
-    url = f'http://127.0.0.1:{port}/'
     try:
         t = time.time()
         while True:
             if proc.poll() is not None: pytest.fail(f'label serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}')
+            link = re.search(rf'http://127\.0\.0\.1:{port}/\?token=[\w-]+', log.read_text())
             try:
-                NOPROXY.open(url, timeout=2)
-                break
-            except OSError:
-                if time.time() - t > 60: pytest.fail(f'label serve did not answer within 60 s:\n{log.read_text()[-3000:]}')
-                time.sleep(0.3)
+                if link:
+                    url = link.group(0)
+                    NOPROXY.open(url, timeout=60)
+                    break
+            except OSError: pass
+            if time.time() - t > 90: pytest.fail(f'label serve did not answer within 90 s:\n{log.read_text()[-3000:]}')
+            time.sleep(0.3)
         assert '127.0.0.1' in log.read_text() and 'this machine only' in log.read_text()
         yield url, pool, ids
     finally:
@@ -91,6 +95,7 @@ def test_label_three_by_keys_one_by_click_undo_one(app, tmp_path):
             page.click('.tamil-ser-undo')                                      # ...taken back
             on_clip(ids[3])
             assert 'left: 3' in page.locator('.tamil-ser-progress').inner_text()
+            assert SPEAKER in page.locator('.tamil-ser-clip-info').inner_text() and page.evaluate('window.pwned') is None
         finally: ctx.close()
     got = Votes(pool).table('meena').set_index('clip_id').label.to_dict()
     assert got == {ids[0]: 'angry', ids[1]: 'happy', ids[2]: 'sad'}
