@@ -24,7 +24,7 @@ import numpy as np, pandas as pd
 from tamil_ser.data import EMOTIONS, read_manifest, five_class
 from tamil_ser.features import embed
 from tamil_ser.model import SERModel
-from tamil_ser.label import Votes, export_labels, queue, vote_label
+from tamil_ser.votes import Votes, export_labels, queue, vote_label
 
 DATA = Path(__file__).resolve().parents[2]/'shared'/'data'
 

@@ -32,20 +32,20 @@ def main(argv=None):
     from tamil_ser.data import EMOTIONS
     from tamil_ser.features import get_backbone
     from tamil_ser.model import ProbeHead, ProbeModel
-    import tamil_ser.label as L
+    import tamil_ser.pool as P, tamil_ser.labels as L, tamil_ser.acquire as A, tamil_ser.agreement as G
     bb, rng = get_backbone(a.backbone), np.random.default_rng(0)
     pool = tmp/'pool'; pool.mkdir()
     ids = [hashlib.blake2b(str(i).encode(), digest_size=8).hexdigest() for i in range(a.clips)]
     pd.DataFrame(dict(path=[f'clips/b1/{c}.flac' for c in ids], clip_id=ids, speaker=[f's{i % 200}' for i in range(a.clips)],
                       accent=[['north', 'south', 'east', 'west'][i % 4] for i in range(a.clips)], source='field',
                       quality='', duplicate_of='')).to_csv(pool/'pool.csv', index=False)
-    d = L._index_dir(bb, 3.0); d.mkdir(parents=True)
+    d = P._index_dir(bb, 3.0); d.mkdir(parents=True)
     X = rng.normal(size=(a.clips, bb.n_layers, bb.dim)).astype(np.float32)
     for c, x in zip(ids, X): np.save(d/f'{c}.npy', x)
     head = ProbeHead(bb.n_layers, bb.dim).fit_stats(X[:1000])
     model = ProbeModel(head, dict(backbone=a.backbone, mode='probe', labels=EMOTIONS, max_seconds=3.0))
-    L.field_splits(pool)
-    t = time.time(); q = L.queue(pool, model, n=a.n, progress=False); tq = time.time() - t
+    P.field_splits(pool)
+    t = time.time(); q = A.queue(pool, model, n=a.n, progress=False); tq = time.time() - t
     print(f'queue (default, n={a.n}) over {a.clips} cached clips ({a.backbone}, dim {bb.dim}): {tq:.2f} s  [target < 10 s]  '
           f'{len(q)} clips, {(q.strategy == "random").sum()} random')
     votes = pd.DataFrame(dict(clip_id=np.resize(ids, a.votes), annotator=[f'a{i // a.clips}' for i in range(a.votes)],
@@ -57,16 +57,16 @@ def main(argv=None):
     s = L.import_votes(pool, tmp/'votes.csv')
     print(f"the same file again: {time.time() - t:.2f} s, unchanged {s['unchanged']}")
     t = time.time(); m = L.export_labels(pool, verbose=False); print(f'export_labels of {len(m)} clips: {time.time() - t:.2f} s')
-    t = time.time(); g = L.agreement(pool); print(f"agreement over {g['votes']} votes: {time.time() - t:.2f} s (alpha {g['alpha']:.3f})")
+    t = time.time(); g = G.agreement(pool); print(f"agreement over {g['votes']} votes: {time.time() - t:.2f} s (alpha {g['alpha']:.3f})")
     for n_ann, n_votes in [(200, 2_400), (a.annotators, 9 * a.annotators)]:
         v = many_annotators(n_ann, n_votes, rng)
-        t = time.time(); g = L.agreement(v); ta = time.time() - t
+        t = time.time(); g = G.agreement(v); ta = time.time() - t
         print(f"agreement of {g['annotators']} annotators, {g['votes']} votes on {g['clips']} clips: {ta:.2f} s  [target < 10 s]  "
               f"alpha {g['alpha']:.3f}, {len(g['pairs'])} pairs")
 
 def many_annotators(n_ann:int, n_votes:int, rng) -> pd.DataFrame:
     "About `n_votes` votes by `n_ann` annotators, 3 to 6 votes per clip, 70 % of them the clip's true answer."
-    from tamil_ser.label import ANSWERS
+    from tamil_ser.votes import ANSWERS
     per_clip = rng.integers(3, 7, n_votes // 4)
     per_clip = per_clip[:np.searchsorted(per_clip.cumsum(), n_votes) + 1]
     clip = np.repeat(np.arange(len(per_clip)), per_clip)

@@ -18,7 +18,8 @@ import argparse, hashlib, json, shutil, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from tamil_ser.data import EMOTIONS, norm_label, read_manifest
-from tamil_ser.label import import_votes, queue
+from tamil_ser.labels import import_votes
+from tamil_ser.acquire import queue
 from tamil_ser.loop import champion_run, init, loop_history, retrain
 import yaml
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'UserError', 'user_message', 'part_name', 'write_with', 'write_bytes', 'write_text', 'write_table',
-           'pid_alive', 'recover_folder', 'swap_folder', 'utc_now', 'str_col']
+__all__ = ['USER_ERRORS', 'UserError', 'user_message', 'part_name', 'move', 'write_with', 'write_bytes', 'write_text',
+           'write_table', 'pid_alive', 'recover_folder', 'swap_folder', 'utc_now', 'str_col', 'quoted', 'rel_path']
 
 # %% ../nbs/00_core.ipynb #df8f7f86
 class UserError(Exception):
@@ -37,6 +37,11 @@ def _fsync(path: Path):
     try: os.fsync(fd)
     finally: os.close(fd)
 
+def move(src, dst) -> Path:
+    "Rename `src` to `dst` in one step, replacing a file at `dst`: the one rename every writer goes through."
+    os.replace(src, dst)
+    return Path(dst)
+
 def write_with(path, save, sync: bool = True) -> Path:
     "Let `save(tmp)` write a temporary file beside `path`, then rename it over `path`: never half a file."
     path = Path(path)
@@ -45,7 +50,7 @@ def write_with(path, save, sync: bool = True) -> Path:
     try:
         save(tmp)
         if sync: _fsync(tmp)
-        os.replace(tmp, path)
+        move(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -83,7 +88,7 @@ def recover_folder(folder) -> Path:
     "Finish what a killed `swap_folder` left: an old `folder` set aside comes back; dead temporary folders go."
     folder = Path(folder)
     for d in sorted(_parts_of_dead(folder)):
-        if d.name.endswith('.old') and not folder.exists(): os.replace(d, folder)
+        if d.name.endswith('.old') and not folder.exists(): move(d, folder)
         else: shutil.rmtree(d, ignore_errors=True)
     return folder
 
@@ -97,8 +102,8 @@ def swap_folder(folder, write) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = folder.with_name(f'.{folder.name}.{os.getpid()}.{secrets.token_hex(3)}.old')
-    if folder.exists(): os.replace(folder, old)
-    os.replace(tmp, folder)
+    if folder.exists(): move(folder, old)
+    move(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder
 
@@ -113,3 +118,15 @@ def str_col(df: pd.DataFrame, name: str) -> pd.Series:
     "Column `name` of `df` as strings, '' for a missing value or a missing column (the index kept)."
     if name not in df: return pd.Series('', index=df.index, dtype=object)
     return df[name].astype(object).where(df[name].notna(), '').astype(str)
+
+# %% ../nbs/00_core.ipynb #f93a9730
+def quoted(x, n: int = 60) -> str:
+    "`x` quoted for a one-line message, cut to `n` characters."
+    s = str(x)
+    return repr(s if len(s) <= n else s[:n] + '…')
+
+def rel_path(path, base) -> str:
+    "`path` relative to folder `base` where it can be (absolute otherwise, or when `base` is None)."
+    if base is None: return str(path)
+    try: return os.path.relpath(path, base)
+    except ValueError: return str(path)

@@ -5,8 +5,12 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
 from conftest import tone
 
-from tamil_ser.label import (ANSWERS, Labeller, Votes, agreement, export_labels, field_splits, import_votes, label_cli, pool_rows,
-                             queue, queue_cli, take_incoming)
+from tamil_ser.pool import field_splits, pool_rows
+from tamil_ser.votes import ANSWERS, Votes
+from tamil_ser.labels import export_labels, import_votes, take_incoming
+from tamil_ser.agreement import agreement
+from tamil_ser.acquire import queue, queue_cli
+from tamil_ser.labeller import Labeller, label_cli
 
 SPEAKERS = ['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8']
 
@@ -39,7 +43,7 @@ def test_cli_import_reports_bad_rows_and_keeps_the_rest(pool, tmp_path):
     ids = ids_of(pool)
     pd.DataFrame(dict(clip_id=ids[:3] + ['nope'], label=['angry', 'joy', 'meh', 'sad'])).to_csv(tmp_path/'a.csv', index=False)
     args = ['import', str(pool), str(tmp_path/'a.csv'), '--annotator', 'ann']
-    r = run_py(f"import sys; from tamil_ser.label import label_cli; sys.exit(label_cli({args!r}))")
+    r = run_py(f"import sys; from tamil_ser.labeller import label_cli; sys.exit(label_cli({args!r}))")
     assert r.returncode == 1, r.stderr
     err = r.stderr.strip().splitlines()
     assert len(err) == 2 and 'Traceback' not in r.stderr
@@ -64,14 +68,15 @@ def test_import_killed_midway_leaves_all_or_nothing(pool, tmp_path):
     code = f"""
         import time
         from pathlib import Path
-        import tamil_ser.label as L
-        rows = L._vote_rows
+        import tamil_ser.votes as V
+        from tamil_ser.labels import import_votes
+        rows = V._vote_rows
         def slow(votes):
             for i, r in enumerate(rows(votes)):
                 if i == 2000: Path({str(flag)!r}).touch(); time.sleep(60)
                 yield r
-        L._vote_rows = slow
-        L.import_votes({str(pool)!r}, {str(tmp_path/'big.csv')!r})
+        V._vote_rows = slow
+        import_votes({str(pool)!r}, {str(tmp_path/'big.csv')!r})
     """
     p = subprocess.Popen([sys.executable, '-c', textwrap.dedent(code)])
     t = time.time()
@@ -88,7 +93,7 @@ def test_concurrent_writers_lose_nothing(pool):
     ids = ids_of(pool)
     code = """
         import sys
-        from tamil_ser.label import Votes
+        from tamil_ser.votes import Votes
         v = Votes(sys.argv[1])
         for c in sys.argv[3:]: v.add(c, sys.argv[2], 'happy')
     """
@@ -137,7 +142,7 @@ def test_agreement_json_and_careless_rater(pool, tmp_path):
         rows += [dict(clip_id=c, annotator=a, label=t if rng.random() < p else rng.choice(ANSWERS[:5])) for c, t in zip(ids, truth)]
     pd.DataFrame(rows).to_csv(tmp_path/'v.csv', index=False)
     assert label_cli(['import', str(pool), str(tmp_path/'v.csv')]) == 0
-    r = run_py(f"from tamil_ser.label import label_cli; label_cli(['agreement', {str(pool)!r}, '--json'])")
+    r = run_py(f"from tamil_ser.labeller import label_cli; label_cli(['agreement', {str(pool)!r}, '--json'])")
     a = json.loads(r.stdout)
     assert {'alpha', 'fleiss_kappa', 'pairs', 'per_annotator'} <= set(a) and a['fleiss_clips'] == 30 and a['fleiss_votes'] == 3
     assert a['per_annotator'][0]['annotator'] == 'careless' and a['per_annotator'][0]['agreement'] < 0.5
@@ -145,7 +150,7 @@ def test_agreement_json_and_careless_rater(pool, tmp_path):
     import krippendorff
     assert 0 < a['alpha'] < 1
     empty = str(make_pool(tmp_path/'p2'))
-    one = json.loads(run_py(f"from tamil_ser.label import label_cli; label_cli(['agreement', {empty!r}, '--json'])").stdout)
+    one = json.loads(run_py(f"from tamil_ser.labeller import label_cli; label_cli(['agreement', {empty!r}, '--json'])").stdout)
     assert one['alpha'] is None and one['votes'] == 0                 # NaN is null: still valid JSON
 
 def test_splits_keep_test_speakers_and_edits(pool):

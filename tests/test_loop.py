@@ -1,12 +1,12 @@
 """The continuous-learning loop end to end on generated speech-like audio: init, retrain rounds through the CLI functions,
 the gate's decisions on real trained models, a retrain killed mid-way, rollback. Offline; openSMILE eGeMAPS probes.
 The pool is written directly in the collection contract's format (clips/<batch>/<clip_id>.flac + pool.csv), votes
-through tamil_ser.label."""
+through tamil_ser.votes and tamil_ser.labels."""
 import hashlib, json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
 from tamil_ser.data import EMOTIONS
-from tamil_ser.label import add_vote
+from tamil_ser.votes import add_vote
 from tamil_ser.loop import (champion_run, gate, gate_cli, init, init_cli, loop_history, resolve_model, retrain_cli,
                             rollback_cli)
 
@@ -152,7 +152,7 @@ def trained(tmp_path, m, name, shuffle=False):
 @pytest.fixture(scope='module')
 def field(tmp_path_factory):
     "A pool with every speaker labelled: the manifest of training speakers and that of test speakers."
-    from tamil_ser.label import export_labels
+    from tamil_ser.labels import export_labels
     root = tmp_path_factory.mktemp('field')
     pool = root/'pool'; pool.mkdir()
     pd.DataFrame(columns=['path', 'clip_id', 'speaker', 'accent', 'source', 'duplicate_of']).to_csv(pool/'pool.csv', index=False)

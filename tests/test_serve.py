@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, psutil, pytest, soundfile as sf
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tamil_ser.label import Votes
+from tamil_ser.votes import Votes
 
 EVIL = '<img src=x onerror=alert(1)>'          # the annotator's name, as a page would try to slip it in
 IDLE = 12                                      # --idle-timeout of the test servers, in seconds

@@ -44,7 +44,7 @@ def app(tmp_path_factory):
     port, log = free_port(), tmp/'serve.log'
     env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'), 'HF_HUB_OFFLINE': '1'}
     args = ['serve', str(pool), '--annotator', 'meena', '--queue', str(tmp/'queue.csv'), '--port', str(port)]
-    code = f'import sys; from tamil_ser.label import label_cli; sys.exit(label_cli({args!r}))'
+    code = f'import sys; from tamil_ser.labeller import label_cli; sys.exit(label_cli({args!r}))'
     with open(log, 'w') as f:
         proc = subprocess.Popen([sys.executable, '-c', code], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
     try:
@@ -71,7 +71,7 @@ def app(tmp_path_factory):
 
 def test_label_three_by_keys_one_by_click_undo_one(app, tmp_path):
     from playwright.sync_api import sync_playwright
-    from tamil_ser.label import Votes
+    from tamil_ser.votes import Votes
     url, pool, ids = app
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(str(tmp_path/'profile'), executable_path=CHROMIUM, headless=True, args=ARGS)
