@@ -10,13 +10,15 @@ import argparse, json, queue, sys, threading, time, warnings
 from collections import deque
 from pathlib import Path
 import numpy as np, torch
+from fastcore.basics import patch
+import tamil_ser
 from .audio import *
 from .model import SERModel, ProbeModel
 from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
 
 # %% auto #0
-__all__ = ['STREAM_BLOCK', 'CONTAINERS', 'VAD_WINDOW', 'LIVEMETER_JS', 'LIVEMETER_CSS', 'stream_chunks', 'load_vad', 'Listener',
-           'stream', 'plot_events', 'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
+__all__ = ['STREAM_BLOCK', 'CONTAINERS', 'VAD_WINDOW', 'ASSETS', 'stream_chunks', 'load_vad', 'Listener', 'stream', 'plot_events',
+           'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
 
 # %% ../nbs/24_stream.ipynb #ddc27b95
 STREAM_BLOCK = 4096   # samples per read from a file or a raw PCM pipe
@@ -120,11 +122,13 @@ class Listener:
         return self.got / SR
 
 # %% ../nbs/24_stream.ipynb #e7d87ee4
+@patch
 def _event(self: Listener, kind:str, **kw) -> dict:
     "An event dict, counted."
     self.counts[kind] = self.counts.get(kind, 0) + 1
     return dict(kind=kind, **kw)
 
+@patch
 def _set_rate(self: Listener, sr) -> list:
     "Switch to input rate `sr` (flushing the old resampler); a notice when it changes mid-stream."
     out = []
@@ -134,13 +138,14 @@ def _set_rate(self: Listener, sr) -> list:
     import soxr
     self.sr, self.resampler = sr, (None if sr == SR else soxr.ResampleStream(sr, SR, 1, dtype='float32', quality='HQ'))
     return out
-def _stopped(self: Listener, e) -> dict:
+@patch
+def stopped(self: Listener, e) -> dict:
     "The warning for a source that failed part way (what came before is kept); before any audio, the error itself."
     if not self.got: raise e
     return self._event('warning', time=self.got / SR, skipped=0., message=f'the source stopped: {e}')
-Listener._event, Listener._set_rate, Listener.stopped = _event, _set_rate, _stopped
 
 # %% ../nbs/24_stream.ipynb #9895b143
+@patch
 def _close_bad(self: Listener) -> list:
     "The warning for a finished burst of non-finite samples."
     if self.bad is None: return []
@@ -148,6 +153,7 @@ def _close_bad(self: Listener) -> list:
     msg = f'{t0:.2f}-{t1:.2f} s: non-finite samples (NaN/inf) replaced by silence'
     return [self._event('warning', time=t0, skipped=t1 - t0, message=msg)]
 
+@patch
 def _clean(self: Listener, x, sr) -> tuple[np.ndarray | None, list]:
     "The chunk as float32 mono with non-finite samples zeroed, or None and a warning when it is not audio."
     try:
@@ -162,10 +168,10 @@ def _clean(self: Listener, x, sr) -> tuple[np.ndarray | None, list]:
     self.bad = (self.bad[0] if self.bad else t0, t1)
     out = self._close_bad() if not bad[-1] else []    # a burst still going on at the chunk's end is reported when it ends
     return np.where(bad, np.float32(0), x), out
-Listener._close_bad, Listener._clean = _close_bad, _clean
 
 # %% ../nbs/24_stream.ipynb #eefb10c4
-def _feed(self: Listener, x, sr:int|None=None) -> list:
+@patch
+def feed(self: Listener, x, sr:int|None=None) -> list:
     "Events caused by the next chunk `x` (samples at `sr`, default the stream's current rate)."
     self.t_in = self.clock()
     x, out = self._clean(x, self.sr if sr is None else sr)
@@ -174,6 +180,7 @@ def _feed(self: Listener, x, sr:int|None=None) -> list:
     if self.resampler is not None: x = self.resampler.resample_chunk(x)
     return out + self._to_vad(x)
 
+@patch
 def _to_vad(self: Listener, x) -> list:
     "Give 16 kHz samples to the VAD window by window."
     self.buf.append(x)
@@ -184,9 +191,9 @@ def _to_vad(self: Listener, x) -> list:
     out = []
     for i in range(0, k, VAD_WINDOW): out += self._step(x[i:i+VAD_WINDOW])
     return out
-Listener.feed, Listener._to_vad = _feed, _to_vad
 
 # %% ../nbs/24_stream.ipynb #d1480f0d
+@patch
 def _vad(self: Listener, w) -> dict | None:
     "The VAD's answer for one window; after a second of digital silence outside speech, windows skip the model (reset once)."
     loud = np.sqrt(np.mean(np.square(w))) >= self.floor
@@ -196,6 +203,7 @@ def _vad(self: Listener, w) -> dict | None:
     self.vad.current_sample += VAD_WINDOW
     return None
 
+@patch
 def _step(self: Listener, w) -> list:
     "Events after one VAD window."
     r, self.n, out = self._vad(w), self.n + VAD_WINDOW, []
@@ -212,9 +220,9 @@ def _step(self: Listener, w) -> list:
         self.next_interim = self.n
         out.append(self._predict('interim', max(self.start, self.n - int(self.m.max_seconds * SR)), self.n))
     return out
-Listener._vad, Listener._step = _vad, _step
 
 # %% ../nbs/24_stream.ipynb #523651ec
+@patch
 def _utterance(self: Listener, start, end:int) -> list:
     "Close the utterance `start:end`: its event (none when shorter than `min_speech`)."
     self.start, self.last_speech = None, end
@@ -223,12 +231,14 @@ def _utterance(self: Listener, start, end:int) -> list:
     self.counts['short'] += 1
     return []
 
+@patch
 def _clip_proba(self: Listener, x) -> np.ndarray:
     "Probabilities of one stretch of audio: the clip, or the mean over clip-length windows every `hop` s (as `predict_long`)."
     w = int(round(self.m.max_seconds * SR))
     if len(x) <= w: return self.proba([x])[0]
     return self.proba([x[s:s+w] for s in _windows(len(x), self.m.max_seconds, self.hop)]).mean(0)
 
+@patch
 def _predict(self: Listener, kind:str, start:int, end:int) -> dict:
     "The event of `kind` for samples `start:end`, smoothed over recent utterances, with its latency."
     p = self._clip_proba(self.buf.get(start, end))
@@ -238,10 +248,10 @@ def _predict(self: Listener, kind:str, start:int, end:int) -> dict:
     late = 1000 * ((self.got - end) / SR + self.clock() - self.t_in)
     extra = dict(raw={l: float(v) for l, v in zip(self.m.labels, p)}) if self.recent.maxlen > 1 else {}
     return self._event(kind, start=start / SR, end=end / SR, **r, latency_ms=round(late, 1), **extra)
-Listener._utterance, Listener._clip_proba, Listener._predict = _utterance, _clip_proba, _predict
 
 # %% ../nbs/24_stream.ipynb #47c66bbc
-def _close(self: Listener) -> list:
+@patch
+def close(self: Listener) -> list:
     "Events at the end of the stream: the rest of the audio, and an utterance still open."
     out = self._set_rate(SR) if self.resampler is not None else []
     out = [e for e in out if e['kind'] != 'notice'] + self._close_bad()
@@ -249,11 +259,11 @@ def _close(self: Listener) -> list:
     if self.start is not None: out += self._utterance(self.start, self.n)
     return out
 
-def _summary(self: Listener) -> str:
+@patch
+def summary(self: Listener) -> str:
     "One line: utterances by emotion, warnings, audio heard."
     return (f"{self.counts['utterance']} utterance(s), {self.counts['interim']} interim, {self.counts['warning']} warning(s), "
             f"{self.counts['notice']} notice(s) in {self.seconds:.1f} s of audio")
-Listener.close, Listener.summary = _close, _summary
 
 # %% ../nbs/24_stream.ipynb #372c8aa0
 def stream(chunks, model=None, sr:int=SR, abstain:float|None=None, smooth:int=1, interim:float|None=3.0, **kw):
@@ -413,77 +423,14 @@ def int8_cli(argv:list[str]|None=None) -> int:
 
 
 # %% ../nbs/24_stream.ipynb #6459feef
-LIVEMETER_JS = r"""
-function el(tag, cls, text) { const e = document.createElement(tag); e.className = cls; if (text) e.textContent = text; return e; }
-function render({ model, el: root }) {
-  const box = el('div', 'tamil-ser-livemeter');
-  const start = el('button', 'tamil-ser-live-start', 'Listen'), stop = el('button', 'tamil-ser-live-stop', 'Stop');
-  const meter = el('meter', 'tamil-ser-meter'); meter.min = -60; meter.max = 0; meter.value = -60;
-  const now = el('div', 'tamil-ser-live-now'), scores = el('div', 'tamil-ser-live-scores');
-  const line = el('div', 'tamil-ser-live-timeline'), status = el('div', 'tamil-ser-status');
-  box.append(start, stop, meter, now, scores, line, status); root.append(box);
-  let ctx = null, stream = null, node = null;
-  const color = l => model.get('colors')[l] || '#ccc';
-  const show = () => {
-    const c = model.get('current'), heard = model.get('heard'), w = model.get('window');
-    now.textContent = c.emotion ? `${c.emotion} ${c.confidence.toFixed(2)}` : '...';
-    now.style.color = c.kind === 'interim' ? '#888' : color(c.emotion);
-    scores.replaceChildren(...model.get('labels').map(l => {
-      const row = el('div', 'tamil-ser-live-score'), bar = el('span', 'tamil-ser-live-bar');
-      bar.style.width = `${Math.round(100 * ((c.scores || {})[l] || 0))}%`; bar.style.background = color(l);
-      row.append(el('span', 'tamil-ser-live-label', l), bar); return row; }));
-    const t0 = Math.max(0, heard - w);
-    line.replaceChildren(...model.get('timeline').filter(e => e.end > t0).map(e => {
-      const d = el('div', `tamil-ser-live-event tamil-ser-live-${e.emotion}`);
-      d.style.left = `${100 * (Math.max(e.start, t0) - t0) / w}%`; d.style.width = `${100 * (e.end - Math.max(e.start, t0)) / w}%`;
-      d.style.background = color(e.emotion); d.style.opacity = 0.4 + 0.6 * e.confidence;
-      d.title = `${e.start.toFixed(1)}-${e.end.toFixed(1)} s: ${e.emotion} ${e.confidence.toFixed(2)}`; return d; }));
-    status.textContent = model.get('status'); start.disabled = node !== null; stop.disabled = node === null;
-  };
-  start.onclick = async () => {
-    try {
-      const raw = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
-      stream = await navigator.mediaDevices.getUserMedia({ audio: raw });
-    } catch (e) { status.textContent = `no microphone: ${e.message}`; return; }
-    try { ctx = new AudioContext({ sampleRate: 16000 }); } catch (e) { ctx = new AudioContext(); }
-    model.send({ type: 'start', rate: ctx.sampleRate });
-    node = ctx.createScriptProcessor(4096, 1, 1);
-    node.onaudioprocess = e => {
-      const x = e.inputBuffer.getChannelData(0), pcm = new Int16Array(x.length); let s = 0;
-      for (let i = 0; i < x.length; i++) { s += x[i] * x[i]; pcm[i] = Math.max(-32768, Math.min(32767, Math.round(x[i] * 32768))); }
-      meter.value = Math.max(-60, 10 * Math.log10(s / x.length + 1e-12));
-      model.send({ type: 'pcm', rate: ctx.sampleRate }, undefined, [pcm.buffer]);
-    };
-    ctx.createMediaStreamSource(stream).connect(node); node.connect(ctx.destination);   // a ScriptProcessor runs only when connected
-    show();
-  };
-  stop.onclick = () => {
-    if (node) { node.disconnect(); stream.getTracks().forEach(t => t.stop()); ctx.close(); node = null; model.send({ type: 'stop' }); }
-    meter.value = -60; show();
-  };
-  for (const k of ['current', 'timeline', 'heard', 'status']) model.on(`change:${k}`, show);
-  show();
-}
-export default { render };
-"""
-LIVEMETER_CSS = """
-.tamil-ser-livemeter { font-family: sans-serif; font-size: 14px; max-width: 700px; }
-.tamil-ser-livemeter button { margin-right: 6px; }
-.tamil-ser-live-now { font-size: 28px; font-weight: bold; margin: 8px 0; }
-.tamil-ser-live-score { display: flex; align-items: center; height: 18px; }
-.tamil-ser-live-label { width: 70px; }
-.tamil-ser-live-bar { display: inline-block; height: 12px; }
-.tamil-ser-live-timeline { position: relative; height: 28px; background: #f4f4f4; margin: 8px 0; }
-.tamil-ser-live-event { position: absolute; top: 0; height: 100%; }
-.tamil-ser-status { color: #666; }
-"""
+ASSETS = Path(tamil_ser.__file__).parent    # livemeter.js and livemeter.css, beside the module
 
 # %% ../nbs/24_stream.ipynb #a50e6c9e
 import anywidget, traitlets
 
 class LiveMeter(anywidget.AnyWidget):
     "Live emotion from the browser microphone: current emotion, scores, input level and a rolling timeline of utterances."
-    _esm, _css = LIVEMETER_JS, LIVEMETER_CSS
+    _esm, _css = ASSETS/'livemeter.js', ASSETS/'livemeter.css'
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     colors = traitlets.Dict().tag(sync=True)
     current = traitlets.Dict().tag(sync=True)
@@ -506,11 +453,13 @@ class LiveMeter(anywidget.AnyWidget):
         elif kind == 'stop': self.stop()
 
 # %% ../nbs/24_stream.ipynb #291c6653
-def _lm_start(self: LiveMeter, sr:int=SR):
+@patch
+def start(self: LiveMeter, sr:int=SR):
     "Begin a new stream at rate `sr`."
     self.listener, self.status = Listener(self.m, sr=sr, **self.kw), f'listening ({sr} Hz)'
 
-def _lm_show(self: LiveMeter, events:list) -> list:
+@patch
+def _show(self: LiveMeter, events:list) -> list:
     "Keep `events` and show them."
     self.events += events
     shown = [e for e in events if e['kind'] in ('utterance', 'interim')]
@@ -523,16 +472,17 @@ def _lm_show(self: LiveMeter, events:list) -> list:
     self.heard = self.listener.seconds
     return events
 
-def _lm_feed(self: LiveMeter, x, sr:int=SR) -> list:
+@patch
+def feed(self: LiveMeter, x, sr:int=SR) -> list:
     "Feed samples `x` at `sr` (starting a stream if none is open); the events they caused."
     if self.listener is None: self.start(sr)
     return self._show(self.listener.feed(x, sr))
 
-def _lm_stop(self: LiveMeter) -> list:
+@patch
+def stop(self: LiveMeter) -> list:
     "End the stream: classify the utterance in progress."
     if self.listener is None: return []
     evs = self._show(self.listener.close())
     self.status = f'stopped: {self.listener.summary()}'
     self.listener = None
     return evs
-LiveMeter.start, LiveMeter._show, LiveMeter.feed, LiveMeter.stop = _lm_start, _lm_show, _lm_feed, _lm_stop
