@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, inspect, json, sys
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import rel_path, write_table, write_text
+from .core import UserError, one_line_errors, rel_path, write_table, write_text
 from .audio import load_audio
 from .data import EMOTIONS, DataError
 from .predict import get_model
@@ -90,7 +90,7 @@ def rank_diverse(P, E, n:int, labelled=None, width:int=10, seed:int=0, method:st
     short = np.argsort(-u, kind='stable')[:max(width * n, n)]
     S, C = _space(E[short], labelled, seed=seed)
     if method == 'kcenter': return short[k_center(S, n, C if len(C) else None, first=0)]
-    if method != 'kmeans': raise ValueError(f"method must be 'kmeans' or 'kcenter', not {method!r}")
+    if method != 'kmeans': raise UserError(f"method must be 'kmeans' or 'kcenter', not {method!r}")
     from sklearn.cluster import KMeans
     k = min(n, len(np.unique(S.round(6), axis=0)))
     cluster = KMeans(k, n_init=1, random_state=seed).fit(S, sample_weight=u[short] + 1e-6).labels_
@@ -167,16 +167,16 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
 def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annotator:str|None=None, random_share:float=0.1,
           skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True, method:str='kmeans') -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
-    if strategy not in STRATEGIES: raise ValueError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
+    if strategy not in STRATEGIES: raise UserError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
     t, votes = pool_rows(pool), pool_votes(pool)
     if test and strategy != 'random':
-        raise ValueError('the field test set is queued in random order only (strategy random): the model must not choose its own test')
+        raise UserError('the field test set is queued in random order only (strategy random): the model must not choose its own test')
     mine = set(votes.clip_id[votes.annotator == annotator]) if annotator else set()
     c = _candidates(pool, t, mine if strategy == 'disagreement' else set(votes.clip_id), skip_quality, test)
     if strategy == 'disagreement':
         o, score = _disagreement(c, votes, n)
         return _queue_table(pool, c, o, score, ['disagreement'] * len(o), None)
-    if model is None and strategy != 'random': raise ValueError(f'strategy {strategy!r} needs a model')
+    if model is None and strategy != 'random': raise UserError(f'strategy {strategy!r} needs a model')
     P = E = labelled = None
     if model is not None and len(c):
         P, E = model_scores(model, pool, c, progress)
@@ -205,15 +205,12 @@ def _queue_parser() -> argparse.ArgumentParser:
     p.add_argument('--test', action='store_true', help='queue the field test speakers instead (random order only)')
     return p
 
+@one_line_errors('tamil-ser queue')
 def queue_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser queue POOL --model M --n N [--strategy S] [--out QUEUE.csv] [--seed]`; returns the exit status."
     a = _queue_parser().parse_args(argv)
-    try:
-        q = queue(a.pool, a.model, a.n, a.strategy, a.seed, a.annotator, test=a.test, progress=False, method=a.method)
-        if a.out: write_table(q.assign(path=[rel_path(Path(p), Path(a.out).resolve().parent) for p in q.path]), a.out)
-    except (DataError, ValueError, FileNotFoundError, OSError) as e:
-        print(f'tamil-ser queue: error: {e}', file=sys.stderr)
-        return 2
+    q = queue(a.pool, a.model, a.n, a.strategy, a.seed, a.annotator, test=a.test, progress=False, method=a.method)
+    if a.out: write_table(q.assign(path=[rel_path(Path(p), Path(a.out).resolve().parent) for p in q.path]), a.out)
     with pd.option_context('display.width', 140, 'display.max_columns', 20):
         print(q.drop(columns='path').head(20).to_string(index=False) if len(q) else 'queue: no clip to offer')
     print(f"{len(q)} clips ({a.strategy})" + (f'; written to {a.out}' if a.out else ''))

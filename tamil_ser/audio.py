@@ -23,8 +23,8 @@ MAX_SECONDS = 3.0   # the clip length the models see
 MIN_RATE, MAX_RATE = 4000, 384000  # a header outside these rates is corrupt or forged: resampling it would take gigabytes
 MAX_AMPLITUDE = 1e6  # float samples beyond this are not audio (int16 PCM passed as float reaches 3.3e4)
 
-class AudioError(UserError, ValueError):
-    "One-line error naming the audio source and what is wrong with it (a `UserError`, and a `ValueError` as before)."
+class AudioError(UserError):
+    "One-line error naming the audio source and what is wrong with it (a `UserError`, so a `ValueError` as before)."
 
 # %% ../nbs/00a_audio.ipynb #e5a374b7
 def audio_formats() -> list[str]:

@@ -6,25 +6,41 @@ Docs: https://tamil-ser.github.io/tamil-ser/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d1fdb5d3
 from __future__ import annotations
-import os, secrets, shutil, tempfile
+import functools, os, secrets, shutil, sys, tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'UserError', 'user_message', 'part_name', 'move', 'write_with', 'write_bytes', 'write_text',
-           'write_table', 'pid_alive', 'recover_folder', 'swap_folder', 'utc_now', 'str_col', 'quoted', 'rel_path']
+__all__ = ['USER_ERRORS', 'UserError', 'user_message', 'one_line_errors', 'part_name', 'move', 'write_with', 'write_bytes',
+           'write_text', 'write_table', 'pid_alive', 'recover_folder', 'swap_folder', 'utc_now', 'str_col', 'quoted',
+           'rel_path']
 
 # %% ../nbs/00_core.ipynb #df8f7f86
-class UserError(Exception):
+class UserError(ValueError):
     "A problem the user can fix (a file, a folder, a flag, a setting): shown as one line, exit status 2."
 
-USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+USER_ERRORS = (UserError, OSError)   # what a command shows as one line: the user's input, and files, folders, disks
 
 def user_message(e: BaseException) -> str:
     "The one line a user sees for error `e`: the first line of its message, or its type when it has none."
     s = str(e).strip()
     return s.splitlines()[0] if s else type(e).__name__
+
+# %% ../nbs/00_core.ipynb #b154e960
+def one_line_errors(prog: str):
+    "Decorate command `prog`'s entry point: a `USER_ERRORS` becomes one line on stderr and exit status 2, Ctrl-C status 130."
+    def deco(f):
+        @functools.wraps(f)
+        def run(*args, **kw):
+            try: return f(*args, **kw)
+            except KeyboardInterrupt: return 130
+            except USER_ERRORS as e:
+                if os.environ.get('TAMIL_SER_DEBUG'): raise
+                print(f'{prog}: error: {user_message(e)}', file=sys.stderr)
+                return 2
+        return run
+    return deco
 
 # %% ../nbs/00_core.ipynb #cdf6d978
 def part_name(path: Path) -> Path:

@@ -60,8 +60,8 @@ PATH_COLUMNS = ['path', 'audio_path', 'filepath', 'file', 'filename', 'wav', 'au
 LABEL_COLUMNS = ['label', 'emotion', 'emo']
 AUDIO_EXTS = {'.wav', '.flac', '.ogg', '.opus', '.mp3', '.aif', '.aiff', '.caf', '.m4a', '.aac', '.wma', '.webm', '.amr'}
 
-class DataError(UserError, ValueError):
-    "One-line error naming a manifest or dataset folder and what is wrong with it (a `UserError`, and a `ValueError` as before)."
+class DataError(UserError):
+    "One-line error naming a manifest or dataset folder and what is wrong with it (a `UserError`, so a `ValueError` as before)."
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     "Manifest columns first, in the usual order, then the rest."

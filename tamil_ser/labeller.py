@@ -13,7 +13,7 @@ import numpy as np, pandas as pd
 import anywidget, traitlets
 from fastcore.basics import patch
 import tamil_ser
-from .core import quoted
+from .core import UserError, one_line_errors, quoted
 from .audio import SR, AudioError, load_audio
 from .data import EMOTIONS, DataError
 from .report import audio_uri, json_safe
@@ -50,8 +50,8 @@ def _today_utc() -> str:
 def _annotator(name) -> str:
     "An annotator's name, stripped; ValueError when it is blank or holds control characters."
     s = str(name if name is not None else '').strip()
-    if not s: raise ValueError('an annotator name is needed, not a blank one (--annotator NAME)')
-    if any(unicodedata.category(c) == 'Cc' for c in s): raise ValueError(f'annotator {quoted(s)}: a name without control characters')
+    if not s: raise UserError('an annotator name is needed, not a blank one (--annotator NAME)')
+    if any(unicodedata.category(c) == 'Cc' for c in s): raise UserError(f'annotator {quoted(s)}: a name without control characters')
     return s
 
 def _read_queue(queue) -> pd.DataFrame:
@@ -263,11 +263,11 @@ def _wait_voila(proc: subprocess.Popen) -> int:
 def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False, idle:int=SERVE_IDLE) -> int:
     "Serve the labelling app with Voilà on `host:port` behind a secret token until stopped (Ctrl-C, SIGTERM); returns the exit status."
     annotator = _annotator(annotator)
-    if idle < 1: raise ValueError(f'--idle-timeout {idle}: at least 1 second')
+    if idle < 1: raise UserError(f'--idle-timeout {idle}: at least 1 second')
     _queue_items(pool, annotator, queue)                 # the pool and the queue are checked before anything starts
     _check_port(host, port)
     try: import voila  # noqa: F401
-    except ImportError: raise RuntimeError('serving the labeller needs Voilà: pip install voila') from None
+    except ImportError: raise UserError('serving the labeller needs Voilà: pip install voila') from None
     token, d = secrets.token_urlsafe(24), Path(tempfile.mkdtemp(prefix='tamil-ser-label-'))
     try:
         (d/'labeller.ipynb').write_text(json.dumps(labeller_notebook(pool, annotator, queue, tamil)))
@@ -335,13 +335,10 @@ def _label_run(a) -> int:
         return 0
     return serve_labeller(a.pool, a.annotator, a.queue, a.port, a.host, a.tamil, a.idle_timeout)
 
+@one_line_errors('tamil-ser label')
 def label_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser label import|export|agreement|serve ...`; returns the exit status."
-    a = _label_parser().parse_args(argv)
-    try: return _label_run(a)
-    except (DataError, ValueError, FileNotFoundError, RuntimeError, sqlite3.Error, OSError) as e:
-        print(f'tamil-ser label: error: {e}', file=sys.stderr)
-        return 2
+    return _label_run(_label_parser().parse_args(argv))
 
 # %% ../nbs/19_labeller.ipynb #ed82266b
 def _nan_to_none(o):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, re
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import move, quoted, rel_path, utc_now, write_table
+from .core import UserError, move, quoted, rel_path, utc_now, write_table
 from .data import EMOTIONS, DataError
 from .pool import field_splits, pool_root, pool_rows
 from .votes import ANSWERS, CLOCK_SKEW, NOTE_MAX, VOTE_COLUMNS, Votes, vote_label
@@ -164,7 +164,7 @@ def import_votes(pool, src, annotator:str|None=None, format:str='auto') -> dict:
     "Import the votes in `src` (CSV or Label Studio JSON) into `pool` in one transaction; a summary, a line per row left out or changed."
     src = Path(src)
     fmt = ('labelstudio' if src.suffix.lower() == '.json' else 'csv') if format == 'auto' else format
-    if fmt not in ('csv', 'labelstudio'): raise ValueError(f"format must be csv, labelstudio or auto, not {format!r}")
+    if fmt not in ('csv', 'labelstudio'): raise UserError(f"format must be csv, labelstudio or auto, not {format!r}")
     raw = _read_labelstudio(src, annotator) if fmt == 'labelstudio' else _read_vote_csv(src, annotator)
     good, bad, fixed = _check_votes(pool, raw, str(src), base=src.parent.resolve())
     with Votes(pool) as v: counts = v.add_many(good)

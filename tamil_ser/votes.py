@@ -58,20 +58,26 @@ class Votes:
         self.root = pool_root(pool)
         if not self.root.is_dir(): raise DataError(f'{self.root}: no pool folder there')
         self.path, self.lock = self.root/'labels.sqlite', threading.RLock()
-        self.con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self.con.execute('PRAGMA journal_mode=WAL')
-        self.con.execute('PRAGMA synchronous=FULL')
-        self.con.executescript(_SCHEMA)
+        with self._said():
+            self.con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self.con.execute('PRAGMA journal_mode=WAL')
+            self.con.execute('PRAGMA synchronous=FULL')
+            self.con.executescript(_SCHEMA)
     @contextlib.contextmanager
     def transaction(self):
         "One write transaction: all of it is committed, or (on any error or a kill) none of it."
-        with self.lock:
+        with self.lock, self._said():
             self.con.execute('BEGIN IMMEDIATE')
             try: yield self.con
             except BaseException:
-                self.con.execute('ROLLBACK')
+                if self.con.in_transaction: self.con.execute('ROLLBACK')
                 raise
             else: self.con.execute('COMMIT')
+    @contextlib.contextmanager
+    def _said(self):
+        "SQLite's errors (a read-only file, a lock held too long, a full disk) as a DataError naming the store."
+        try: yield
+        except sqlite3.OperationalError as e: raise DataError(f'{self.path}: {e}') from None
     def close(self):
         "Close the database connection."
         self.con.close()
@@ -107,17 +113,17 @@ def vote_seconds(seconds) -> float|None:
     if seconds is None or (isinstance(seconds, float) and np.isnan(seconds)) or seconds is pd.NA: return None
     try: s = float(seconds) if not isinstance(seconds, bool) else float('nan')
     except (TypeError, ValueError): s = float('nan')
-    if not (np.isfinite(s) and s >= 0): raise ValueError(f'seconds {quoted(seconds)} is not a duration (a number >= 0)')
+    if not (np.isfinite(s) and s >= 0): raise DataError(f'seconds {quoted(seconds)} is not a duration (a number >= 0)')
     return s
 
 def _one_vote(clip_id, annotator, label, note='', seconds=None, at=None) -> tuple:
     "A checked vote row; ValueError naming what is wrong."
     lab = vote_label(label)
-    if lab is None: raise ValueError(f"unknown label {quoted(label)} (answers: {', '.join(ANSWERS)})")
-    if not str(clip_id or '').strip() or not str(annotator or '').strip(): raise ValueError('a vote needs a clip_id and an annotator')
+    if lab is None: raise DataError(f"unknown label {quoted(label)} (answers: {', '.join(ANSWERS)})")
+    if not str(clip_id or '').strip() or not str(annotator or '').strip(): raise DataError('a vote needs a clip_id and an annotator')
     note = '' if note is None else note
-    if not isinstance(note, str): raise ValueError(f'a note is text, not {type(note).__name__}')
-    if len(note) > NOTE_MAX: raise ValueError(f'the note has {len(note)} characters: at most {NOTE_MAX}')
+    if not isinstance(note, str): raise DataError(f'a note is text, not {type(note).__name__}')
+    if len(note) > NOTE_MAX: raise DataError(f'the note has {len(note)} characters: at most {NOTE_MAX}')
     return (str(clip_id), str(annotator), lab, at or utc_now(), note, vote_seconds(seconds))
 
 @patch
