@@ -10,6 +10,7 @@ import argparse, inspect, json, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import UserError, one_line_errors, rel_path, write_table, write_text
+from .flags import add_flags, flag_values
 from .audio import load_audio
 from .data import EMOTIONS, DataError
 from .predict import get_model
@@ -164,8 +165,18 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
     return pd.concat([out, r[['speaker', 'accent']]], axis=1)
 
 # %% ../nbs/18_acquire.ipynb #6136540e
-def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annotator:str|None=None, random_share:float=0.1,
-          skip_quality=QUEUE_SKIP, test:bool=False, progress:bool=True, method:str='kmeans') -> pd.DataFrame:
+def queue(pool,                    # the pool folder
+          model=None,              # what scores the clips: a bundle, a project (its champion) or a hub id; not needed for random, disagreement
+          n:int=50,                # how many clips
+          strategy:str='default',  # how to rank them (`STRATEGIES`); default: diverse with about 10% random clips spread through
+          seed:int=0,              # the seed of the random parts
+          annotator:str|None=None, # disagreement: leave out the clips this annotator voted on
+          random_share:float=0.1,  # default: the share of random clips
+          skip_quality=QUEUE_SKIP, # quality tags a queue never offers
+          test:bool=False,         # queue the field test speakers instead (random order only)
+          progress:bool=True,      # show a progress bar while clips are scored
+          method:str='kmeans',     # how diverse and default spread their picks: uncertainty-weighted kmeans, or kcenter (core-set)
+         ) -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
     if strategy not in STRATEGIES: raise UserError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
     t, votes = pool_rows(pool), pool_votes(pool)
@@ -192,24 +203,18 @@ def queue(pool, model=None, n:int=50, strategy:str='default', seed:int=0, annota
 
 # %% ../nbs/18_acquire.ipynb #94b6a987
 def _queue_parser() -> argparse.ArgumentParser:
+    "`tamil-ser queue`'s flags: `queue`'s parameters (from its signature and comments), and --out."
     p = argparse.ArgumentParser(prog='tamil-ser queue', description='Rank the unlabelled clips of a pool: which to label next.')
-    p.add_argument('pool', metavar='POOL')
-    p.add_argument('--model', metavar='M', help='model bundle (or hub id) that scores the clips; not needed for random and disagreement')
-    p.add_argument('--n', type=int, default=50, help='how many clips (default 50)')
-    p.add_argument('--strategy', choices=STRATEGIES, default='default', help='default: diverse with about 10%% random clips')
+    add_flags(p, queue, positional=['pool'], skip=['skip_quality', 'progress'],
+              choices=dict(strategy=STRATEGIES, method=['kmeans', 'kcenter']))
     p.add_argument('--out', metavar='QUEUE.csv', help='write the queue here (paths relative to its folder)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--annotator', help='disagreement: leave out clips this annotator voted on')
-    p.add_argument('--method', choices=['kmeans', 'kcenter'], default='kmeans',
-                   help='how diverse (and default) spread their picks: uncertainty-weighted k-means, or k-center (core-set)')
-    p.add_argument('--test', action='store_true', help='queue the field test speakers instead (random order only)')
     return p
 
 @one_line_errors('tamil-ser queue')
 def queue_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser queue POOL --model M --n N [--strategy S] [--out QUEUE.csv] [--seed]`; returns the exit status."
     a = _queue_parser().parse_args(argv)
-    q = queue(a.pool, a.model, a.n, a.strategy, a.seed, a.annotator, test=a.test, progress=False, method=a.method)
+    q = queue(**flag_values(a, queue, progress=False))
     if a.out: write_table(q.assign(path=[rel_path(Path(p), Path(a.out).resolve().parent) for p in q.path]), a.out)
     with pd.option_context('display.width', 140, 'display.max_columns', 20):
         print(q.drop(columns='path').head(20).to_string(index=False) if len(q) else 'queue: no clip to offer')

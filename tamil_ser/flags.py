@@ -26,7 +26,7 @@ def flag_type(anno, default=None):
 # %% ../nbs/00b_flags.ipynb #8f829fa3
 def _help(doc, default, kind) -> str:
     "A flag's help: the parameter's comment and, for a flag with a value, its default."
-    doc = (doc or '').strip()
+    doc = (doc or '').strip().replace('%', '%%')          # argparse formats help with %
     if kind is bool or default in (None, '', []): return doc
     return f'{doc} (default {default})' if doc else f'default {default}'
 
