@@ -85,7 +85,14 @@ def _space(E, extra=None, dims:int=32, seed:int=0):
     if k < A.shape[1]: A = PCA(k, random_state=seed).fit_transform(A)
     return A[:len(E)], A[len(E):]
 
-def rank_diverse(P, E, n:int, labelled=None, width:int=10, seed:int=0, method:str='kmeans') -> np.ndarray:
+def rank_diverse(P,                  # probabilities of the candidates, (clips, emotions)
+                 E,                  # their embeddings, (clips, dims)
+                 n:int,              # how many to pick
+                 labelled=None,      # embeddings of clips already labelled, which kcenter keeps away from
+                 width:int=10,       # pick among the `width * n` most uncertain
+                 seed:int=0,         # the seed of k-means
+                 method:str='kmeans',# 'kmeans' (uncertainty-weighted clusters) or 'kcenter' (farthest first)
+                ) -> np.ndarray:
     "The `width * n` most uncertain rows, then `n` of them spread over the embeddings (`method`: 'kmeans' or 'kcenter')."
     u = entropy(P)
     short = np.argsort(-u, kind='stable')[:max(width * n, n)]
@@ -166,7 +173,7 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
 
 # %% ../nbs/18_acquire.ipynb #6136540e
 def queue(pool,                    # the pool folder
-          model=None,              # what scores the clips: a bundle, a project (its champion) or a hub id; not needed for random, disagreement
+          model=None,              # what scores the clips: a bundle, a project (its champion) or a hub id; random needs none
           n:int=50,                # how many clips
           strategy:str='default',  # how to rank them (`STRATEGIES`); default: diverse with about 10% random clips spread through
           seed:int=0,              # the seed of the random parts
@@ -228,7 +235,13 @@ def labelstudio_config(tamil:bool=False) -> str:
     return (f'<View>\n  <Audio name="audio" value="$audio" autoplay="true"/>\n  <Choices name="emotion" toName="audio" choice="single" '
             f'showInline="true" required="true">\n{ch}\n  </Choices>\n</View>\n')
 
-def export_labelstudio(pool, out, model=None, clips=None, url_prefix:str='/data/local-files/?d=', progress:bool=True) -> list[dict]:
+def export_labelstudio(pool,                       # the pool folder
+                       out,                        # the tasks' JSON file (the labelling config goes beside it, .xml)
+                       model=None,                 # a model whose guesses become pre-annotations
+                       clips=None,                 # a queue or clip ids (default: every unlabelled clip)
+                       url_prefix:str='/data/local-files/?d=',  # put before each clip's path in the pool
+                       progress:bool=True,         # show a progress bar while the model scores the clips
+                      ) -> list[dict]:
     "Label Studio tasks (JSON to `out`, config beside it) for `clips` (a queue or clip ids; default: every unlabelled clip)."
     t = pool_rows(pool)
     if clips is None: ids = set(t.clip_id) - set(pool_votes(pool).clip_id)

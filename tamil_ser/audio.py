@@ -140,8 +140,13 @@ def _check_samples(x: np.ndarray, src_sr: int, name: str, min_seconds: float):
     if peak > MAX_AMPLITUDE: raise AudioError(f'{name}: samples reach {peak:.1e}, far outside [-1, 1]; not audio')
     if len(x) < min_seconds * src_sr: raise AudioError(f'{name}: clip is {len(x)/src_sr:.2f} s, shorter than {min_seconds} s')
 
-def load_audio(src, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECONDS,
-               offset:float=0., duration:float|None=None) -> np.ndarray:
+def load_audio(src,                        # a path, bytes, or an array of samples
+               sr:int=SR,                  # the rate to return
+               src_sr:int|None=None,       # the rate of an array (a file says its own)
+               min_seconds:float=MIN_SECONDS,  # refuse shorter clips
+               offset:float=0.,            # start this many seconds in
+               duration:float|None=None,   # decode only this many seconds (default: to the end)
+              ) -> np.ndarray:
     "Decode a path, bytes or array (with `src_sr`) to float32 mono at `sr`, only `duration` s from `offset` s if given."
     name = _name(src)
     if isinstance(src, (str, Path, bytes, bytearray, memoryview)): x, src_sr = read_native(src, offset, duration)
@@ -153,8 +158,13 @@ def load_audio(src, sr:int=SR, src_sr:int|None=None, min_seconds:float=MIN_SECON
     return np.ascontiguousarray(x, dtype=np.float32)
 
 # %% ../nbs/00a_audio.ipynb #95c7050f
-def fit_clip(x: np.ndarray, max_seconds:float=MAX_SECONDS, sr:int=SR, crop:str='center', pad:bool=False,
-             seed=None) -> np.ndarray:
+def fit_clip(x: np.ndarray,                 # samples at `sr`
+             max_seconds:float=MAX_SECONDS,  # the longest clip to return
+             sr:int=SR,                      # the rate of `x`
+             crop:str='center',              # which part of a longer clip: center, start or random
+             pad:bool=False,                 # zero-pad a shorter clip to `max_seconds`
+             seed=None,                      # the seed of a random crop
+            ) -> np.ndarray:
     "Crop `x` to `max_seconds` (`crop`: center, start or random with `seed`) and zero-pad to it if `pad`."
     n = int(round(max_seconds * sr))
     if len(x) > n:

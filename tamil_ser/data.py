@@ -383,8 +383,13 @@ class Report:
         return out
 
 # %% ../nbs/01_data.ipynb #87a21a6a
-def validate(m: pd.DataFrame, min_seconds:float=0.5, max_seconds:float=10., silence:float=0.95,
-             n_jobs:int|None=None, progress:bool=True) -> Report:
+def validate(m: pd.DataFrame,         # the manifest
+             min_seconds:float=0.5,    # warn below this duration
+             max_seconds:float=10.,    # warn above this duration
+             silence:float=0.95,       # warn when more than this share of a clip is silent
+             n_jobs:int|None=None,     # threads reading clips (default: one per CPU)
+             progress:bool=True,       # show a progress bar
+            ) -> Report:
     "Read every clip of `m` once (streamed) and report unreadable clips, label, duration, silence, duplicate and confound problems."
     paths = m.path.fillna('').astype(str).tolist()
     unique = list(dict.fromkeys(paths))   # a file listed many times is read once
@@ -484,7 +489,13 @@ def _audio_across(m, s) -> int:
     seen_train = set(h[(s == 'train') & (h != '')])
     return int(sum(x in seen_train for x in h[(s != 'train') & (h != '')]))
 
-def split(m: pd.DataFrame, by:str='speaker', test=0.2, valid=0.0, seed:int=0, verbose:bool=True) -> pd.DataFrame:
+def split(m: pd.DataFrame,    # the manifest
+          by:str='speaker',    # the grouping kept whole on one side (`GROUPINGS`)
+          test=0.2,            # the held-out share of groups, or the groups themselves
+          valid=0.0,           # the validation share of the rest, or its groups
+          seed:int=0,          # the seed of the draw
+          verbose:bool=True,   # print what went where
+         ) -> pd.DataFrame:
     "Copy of `m` with a `split` column (train/valid/test) keeping each `by` group on one side; `test`, `valid`: fraction or groups."
     _need_groups(m, by, test, valid)
     if by == 'random': _random_warning(m, 'split')

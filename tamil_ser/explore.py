@@ -438,7 +438,13 @@ EXPLORE_CAPTIONS = dict(distributions=f"duration: {MEASURES['duration']}; rms_db
                 spectrograms="Log-mel spectrograms (64 bands to 8 kHz, 10 ms hop), dB below each clip's peak; "
                              'down a column, one speaker and sentence in each emotion.')
 
-def explore_report(m:pd.DataFrame, out, title:str='tamil-ser dataset report', prosody:bool=True, progress:bool=True, name=None) -> Path:
+def explore_report(m:pd.DataFrame,                    # the manifest
+                   out,                              # the report's folder
+                   title:str='tamil-ser dataset report',  # the page's title
+                   prosody:bool=True,                # track pitch too (the slowest part)
+                   progress:bool=True,               # show progress bars
+                   name=None,                        # what the data is called in the header (default: the manifest's path)
+                  ) -> Path:
     "Write clips.csv, plots/*.png and a self-contained report.html describing manifest `m` (called `name` in the header) into `out`."
     out = Path(out)
     t = clip_table(m, progress=progress)

@@ -260,7 +260,14 @@ def _wait_voila(proc: subprocess.Popen) -> int:
     if stop: print('labelling app stopped', flush=True)
     return 0 if stop else proc.returncode
 
-def serve_labeller(pool, annotator:str, queue=None, port:int=8866, host:str='127.0.0.1', tamil:bool=False, idle:int=SERVE_IDLE) -> int:
+def serve_labeller(pool,                   # the pool folder
+                   annotator:str,          # who labels: every vote is theirs
+                   queue=None,             # clips in this order (a queue CSV or table; default: every clip not yet voted)
+                   port:int=8866,          # the port to serve on
+                   host:str='127.0.0.1',   # the address to bind (default: this machine only)
+                   tamil:bool=False,       # the words on screen in Tamil
+                   idle:int=SERVE_IDLE,    # seconds before the kernel of a page closed without notice is stopped
+                  ) -> int:
     "Serve the labelling app with Voilà on `host:port` behind a secret token until stopped (Ctrl-C, SIGTERM); returns the exit status."
     annotator = _annotator(annotator)
     if idle < 1: raise UserError(f'--idle-timeout {idle}: at least 1 second')

@@ -77,8 +77,16 @@ def _voice(voice:str, tune:int|None=None) -> str:
 # %% ../nbs/90_sample.ipynb #e1706868
 _PARAM = dict(rate=1, volume=2, pitch=3, range=4, wordgap=7)  # espeak_PARAMETER ids
 
-def speak(text:str, voice:str='ta', rate:float=175, pitch:float=50, range:float=50, volume:float=100,
-          wordgap:int=0, tune:int|None=None, seed:int=0) -> tuple[np.ndarray, int]:
+def speak(text:str,            # what to say, in Tamil script
+          voice:str='ta',       # an espeak-ng voice, with a variant: ta+m3, ta+f2
+          rate:float=175,       # words per minute
+          pitch:float=50,       # base pitch, 0-100
+          range:float=50,       # pitch range, 0-100
+          volume:float=100,     # loudness, 0-100
+          wordgap:int=0,        # extra pause between words, in 10 ms units
+          tune:int|None=None,   # an intonation tune number
+          seed:int=0,           # the seed of the voice's small random variation
+         ) -> tuple[np.ndarray, int]:
     "Synthesise Tamil `text` with espeak-ng: (float32 samples in [-1, 1], sample rate 22050)."
     if not 0 <= volume <= 100: raise ValueError(f'volume must be 0-100, not {volume}')
     es = _espeak()

@@ -266,7 +266,13 @@ def summary(self: Listener) -> str:
             f"{self.counts['notice']} notice(s) in {self.seconds:.1f} s of audio")
 
 # %% ../nbs/24_stream.ipynb #372c8aa0
-def stream(chunks, model=None, sr:int=SR, abstain:float|None=None, smooth:int=1, interim:float|None=3.0, **kw):
+def stream(chunks,                  # arrays, (array, rate) pairs, a path, or raw 16-bit PCM bytes
+           model=None,              # a bundle, project or hub id (default: `find_model`)
+           sr:int=SR,               # the rate of chunks that do not say theirs
+           abstain:float|None=None, # answer 'uncertain' below this confidence
+           smooth:int=1,            # average the scores of this many utterances
+           interim:float|None=3.0,  # an interim event every this many seconds of a long utterance (None: none)
+           **kw):
     "Events (utterance, interim, warning, notice dicts) of audio `chunks` (arrays, (array, rate), a path or raw PCM) as they happen."
     lis = Listener(model, sr=sr, abstain=abstain, smooth=smooth, interim=interim, **kw)
     try:
@@ -374,7 +380,13 @@ def listen_cli(argv:list[str]|None=None) -> int:
     return 1 if lis.counts['warning'] else 0
 
 # %% ../nbs/24_stream.ipynb #43cd29d2
-def int8_check(model, clips, max_flips:float=0.01, max_uar_drop:float=0.01, backend:str='int8', progress:bool=False) -> dict:
+def int8_check(model,                   # the model bundle
+               clips,                   # validation clips: a manifest with labels, or paths
+               max_flips:float=0.01,    # the largest share of clips whose emotion may change
+               max_uar_drop:float=0.01, # the largest UAR it may lose
+               backend:str='int8',      # the backend checked against torch
+               progress:bool=False,     # show a progress bar
+              ) -> dict:
     "Agreement of the `int8` backend with torch on validation `clips` (a manifest with labels, or paths), and whether it is safe."
     from sklearn.metrics import balanced_accuracy_score
     from tamil_ser.model import FinetunedModel

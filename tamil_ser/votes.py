@@ -136,7 +136,13 @@ def add(self: Votes, clip_id:str, annotator:str, label:str, note:str='', seconds
         con.execute('INSERT OR REPLACE INTO votes VALUES (?,?,?,?,?,?)', row)
     return dict(zip(VOTE_COLUMNS, old)) if old else None
 
-def add_vote(pool, clip_id:str, annotator:str, label:str, note:str='', seconds:float|None=None) -> dict|None:
+def add_vote(pool,                      # the pool folder
+             clip_id:str,               # the clip
+             annotator:str,             # who voted
+             label:str,                 # the answer (an emotion, other, no_speech or bad_audio; aliases and Tamil words too)
+             note:str='',               # the annotator's note
+             seconds:float|None=None,   # time spent on the clip
+            ) -> dict|None:
     "Record one vote in `pool`'s store (see `Votes.add`)."
     with Votes(pool) as v: return v.add(clip_id, annotator, label, note, seconds)
 
