@@ -871,9 +871,10 @@ def _dvc_plan(proj:Path, root:Path, gone:pd.DataFrame, rest:pd.DataFrame, tables
     db = root/'labels.sqlite'
     md5s = [_md5(root/p) for p in gone.path if (root/p).is_file()] + [_md5(f) for f in tables]
     if Path(f'{db}.dvc').exists(): md5s.append(_tracked_md5(Path(f'{db}.dvc')))      # the votes as DVC holds them
-    objects = [f for m in md5s if m for f in (cache/'files'/'md5'/m[:2]/m[2:], cache/m[:2]/m[2:]) if f.exists()]
     left = {Path(p).parent.name for p in rest.path}
     tracked = [b for b in sorted({Path(p).parent.name for p in gone.path}) if (root/'clips'/f'{b}.dvc').exists()]
+    md5s += [_tracked_md5(root/'clips'/f'{b}.dvc') for b in tracked]                   # the batch listings that name them
+    objects = [f for m in md5s if m for f in (cache/'files'/'md5'/m[:2]/m[2:], cache/m[:2]/m[2:]) if f.exists()]
     rel = lambda f: os.path.relpath(f, proj)
     add = [rel(root/'clips'/b) for b in tracked if b in left]
     if Path(f'{db}.dvc').exists(): add.append(rel(db))
@@ -962,22 +963,22 @@ def _history_note(root:Path, plan:dict) -> list[str]:
     lines = [f'regex:(?m)^[^\\n]*{c}[^\\n]*\\n==>' for c in plan['ids']]
     lines += [f'regex:(?m)^{re.escape(s)},(train|test)\\n==>' for s in plan['speakers']]
     _atomic_write(rx, ('\n'.join(lines) + '\n').encode())
-    return [f'git history of {top}: earlier commits still hold their rows. Commit the removal:',
-            f'    git -C {top} commit -m "withdraw consent: {len(plan["ids"])} clips" -- {" ".join(ls)}',
-            f'  then rewrite the history (every clone and fork must be replaced; git-filter-repo is a separate install):',
-            f'    git -C {top} filter-repo --force --replace-text {rx}']
+    return [f'git history of {top}: earlier commits still hold their rows. Commit the removal with\n'
+            f'  git -C {top} commit -m "withdraw consent: {len(plan["ids"])} clips" -- {" ".join(ls)}\n'
+            f'then rewrite the history (git-filter-repo, a separate install; every clone and fork must be replaced) with\n'
+            f'  git -C {top} filter-repo --force --replace-text {rx}']
 
 def _remains(root:Path, plan:dict) -> list[str]:
     "What still holds the removed clips that tamil-ser cannot rewrite, each with the command that purges it."
     out = _history_note(root, plan)
     if plan['dvc']:
         proj = Path(plan['dvc']['root'])
-        for line in _dvc(proj, 'remote', 'list').stdout.splitlines():
-            name, url = (line.split(None, 1) + [''])[:2]
-            out.append(f'DVC remote {name} ({url.strip()}) holds the clips if they were pushed there: after the commit, '
-                       f'`dvc push` then `dvc gc --workspace --cloud --remote {name}` in {proj} (this deletes every object the '
-                       'workspace does not use, other branches\' and commits\' too)')
-        out.append(f'DVC cache of {proj}: earlier versions of labels.sqlite and of the batch listings: `dvc gc --workspace` in {proj}')
+        remotes = re.findall(r'^remote\.(.+)\.url=(.*)$', _dvc(proj, 'config', '--list').stdout, re.M)
+        for name, url in remotes:
+            out.append(f'DVC remote {name} ({url}) holds the clips if they were pushed there: after that commit, run in {proj}\n'
+                       f'  dvc push && dvc gc --workspace --cloud --remote {name}\n'
+                       "(this deletes every object the workspace does not use there, other branches' and commits' too)")
+        out.append(f'DVC cache of {proj}: labels.sqlite as earlier commits hold it (their votes): `dvc gc --workspace` in {proj}')
         if (proj/'models'/'champion').exists(): out.append(f'models trained on these clips ({proj/"models"}) stay until retrained without them')
     return out + ['copies made outside tamil-ser (files exported elsewhere, backups) are not known to it']
 
@@ -1021,10 +1022,15 @@ def _also(plan:dict, n:dict) -> str:
     "What a removal deleted besides the clips' files and rows."
     base = plan['dvc']['root'] if plan['dvc'] else plan['root']
     tables = ', '.join(os.path.relpath(f, base) for f in plan['tables'])
-    parts = [f"{n['votes']} votes", f"{len(plan['caches'])} feature cache entries", f"{n['splits']} splits.csv rows"]
+    parts = [_count(n['votes'], 'vote'), _count(len(plan['caches']), 'feature cache entry', 'feature cache entries'),
+             _count(n['splits'], 'row of splits.csv', 'rows of splits.csv')]
     if tables: parts.append(f'their rows in {tables}')
-    if plan['dvc']: parts.append(f"{len(plan['dvc']['objects'])} DVC cache objects (the batches and votes recorded again)")
+    if plan['dvc']: parts.append(_count(len(plan['dvc']['objects']), 'DVC cache object') + ' (the batches and votes recorded again)')
     return 'with them: ' + ', '.join(parts)
+
+def _count(n:int, one:str, many:str|None=None) -> str:
+    "`n` and the noun, singular or plural: '1 vote', '3 votes'."
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 # %% ../nbs/10_collect.ipynb #00000044
 def _collect_parser() -> argparse.ArgumentParser:
@@ -1067,7 +1073,7 @@ def _remove_cli(argv:list[str]) -> int:
     who = f'speaker {a.speaker}' if a.speaker is not None else f'origin {a.origin}'
     print('\n'.join(gone.attrs['recovered'] + [f'no clips of {who} in {a.pool}' if not len(gone) else
                                                  f'removed {len(gone)} clips of {who}; ' + gone.attrs['also']]))
-    if len(gone): print('\n'.join(['still held elsewhere:', *[f'  - {r}' for r in gone.attrs['remains']]]))
+    if len(gone): print('\n'.join(['still held elsewhere:', *['  - ' + r.replace('\n', '\n    ') for r in gone.attrs['remains']]]))
     return 0
 
 def collect_cli(argv:list[str]|None=None) -> int:
