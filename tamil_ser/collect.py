@@ -6,19 +6,19 @@ Docs: https://tamil-ser.github.io/tamil-ser/collect.html.md"""
 
 # %% ../nbs/14_collect.ipynb #00000002
 from __future__ import annotations
-import argparse, datetime, hashlib, io, os, secrets, sqlite3, sys, tempfile, time
+import argparse, contextlib, datetime, hashlib, io, itertools, json, os, re, secrets, sqlite3, subprocess, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, pandas as pd, soundfile as sf, soxr
+import numpy as np, pandas as pd, soundfile as sf, soxr, yaml
 from tqdm.auto import tqdm
-from .audio import SR, MIN_SECONDS, AudioError, load_audio, clip_stats, clip_hash, check_rate, file_blocks
-from .data import norm_label
+from .audio import SR, MIN_SECONDS, MAX_SECONDS, AudioError, load_audio, load_clip, clip_stats, clip_hash, check_rate, file_blocks
+from .data import DataError, norm_label
 
 # %% auto #0
 __all__ = ['VAD_FRAME', 'STREAM_SECONDS', 'QUIET_DB', 'NOISY_DB', 'CLIPPED_SHARE', 'NEAR_DUP', 'POOL_COLUMNS', 'INCOMING_COLUMNS',
-           'AUDIO_SUFFIXES', 'METER_JS', 'RECORDER_JS', 'VadStream', 'clip_spans', 'speech_segments', 'wada_snr',
-           'clip_quality', 'clip_fingerprint', 'fingerprint_similarity', 'Pool', 'speaker_pseudonym', 'CollectSummary',
-           'collect', 'remove', 'collect_cli', 'Recorder']
+           'REMOVING', 'POOL_WAIT', 'AUDIO_SUFFIXES', 'METER_JS', 'RECORDER_JS', 'VadStream', 'clip_spans',
+           'speech_segments', 'wada_snr', 'clip_quality', 'clip_fingerprint', 'fingerprint_similarity', 'Pool',
+           'speaker_pseudonym', 'CollectSummary', 'collect', 'recover_pool', 'remove', 'collect_cli', 'Recorder']
 
 # %% ../nbs/14_collect.ipynb #00000008
 _VAD = {}
@@ -242,11 +242,12 @@ POOL_COLUMNS = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker'
                 'origin_hash']
 INCOMING_COLUMNS = ['clip_id', 'annotator', 'label']
 _NUMERIC = ['start', 'end', 'duration', 'rms_db', 'snr_db', 'clipped']
+_TMP = '.collect.tmp'   # the ending of this module's temporary files, so that a recovery knows which ones are its own
 
 def _atomic_write(path:Path, data:bytes, sync:bool=True):
     "Write `data` to `path` through a temporary file in the same folder and `os.replace` (never half written)."
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=_TMP)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
@@ -268,6 +269,15 @@ def _read_text_csv(path:Path, columns:list[str]) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 # %% ../nbs/14_collect.ipynb #00000021
+REMOVING = '.removing.json'   # a removal's plan: written before the removal starts, deleted when it is done
+
+def _pending(root:Path) -> set[str]:
+    "The clip ids of a removal that has not finished: gone already for every reader of the pool."
+    f = root/REMOVING
+    if not f.exists(): return set()
+    try: return set(json.loads(f.read_text())['ids'])
+    except (OSError, ValueError, KeyError): return set()
+
 class Pool:
     "A folder of collected field clips: `pool.csv` (one row per clip) and `clips/<batch>/<clip_id>.flac`."
     def __init__(self, root): self.root = Path(root)
@@ -282,15 +292,17 @@ class Pool:
 
     @property
     def table(self) -> pd.DataFrame:
-        "pool.csv as a DataFrame, read fresh (numbers as floats, text as strings, missing as '')."
+        "pool.csv as a DataFrame, read fresh (numbers as floats, text as strings, missing as ''), without clips being removed."
         t = _read_text_csv(self.csv, POOL_COLUMNS)
+        gone = _pending(self.root)
+        if gone: t = t[~t.clip_id.isin(gone)].reset_index(drop=True)
         for c in _NUMERIC:
             if c in t: t[c] = pd.to_numeric(t[c], errors='coerce')
         return t
 
     def clip_path(self, clip_id:str) -> Path:
         "The FLAC file of clip `clip_id`."
-        t = _read_text_csv(self.csv, POOL_COLUMNS)
+        t = self.table
         hit = t.path[t.clip_id == clip_id]
         if hit.empty: raise KeyError(f'{self.csv}: no clip {clip_id}')
         return self.root/hit.iloc[0]
@@ -313,12 +325,41 @@ class Pool:
         t = self.table
         return t.assign(path=[str(self.root.absolute()/p) for p in t.path], label='')
 
-    def __len__(self): return len(_read_text_csv(self.csv, POOL_COLUMNS))
+    def __len__(self): return len(self.table)
     def __repr__(self): return f'Pool({str(self.root)!r}): {len(self)} clips'
 
 def _root(pool) -> Path:
     "The folder of a `Pool` or a path."
     return pool.root if isinstance(pool, Pool) else Path(pool)
+
+# %% ../nbs/14_collect.ipynb #cbf9c53f
+try: import fcntl
+except ImportError: fcntl = None
+
+POOL_WAIT = 600.  # seconds a pool write waits for another one to finish
+
+def _flock(d:Path, wait:float=0.) -> int | None:
+    "An exclusive lock on folder `d` itself: its descriptor, or None when another process holds it for over `wait` s."
+    fd = os.open(d, os.O_RDONLY)
+    t0 = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() - t0 >= wait:
+                os.close(fd)
+                return None
+            time.sleep(0.05)
+
+@contextlib.contextmanager
+def _pool_lock(root:Path, wait:float=POOL_WAIT):
+    "Hold pool `root` for one write (a flush, a removal, a recovery); a one-line `DataError` after `wait` s of waiting."
+    fd = _flock(root, wait) if fcntl else -1
+    if fd is None: raise DataError(f'{root}: another process has been writing to this pool for over {wait:.0f} s; try again')
+    try: yield
+    finally:
+        if fd >= 0: os.close(fd)
 
 # %% ../nbs/14_collect.ipynb #00000023
 def _salt(root:Path) -> bytes:
@@ -343,7 +384,7 @@ def _summary_vec(fp:np.ndarray, n:int=64) -> np.ndarray:
 class _FingerprintIndex:
     "Fingerprints of the pool's clips, searched for a near-duplicate: duration and contour first, then the full match."
     def __init__(self, fps:dict[str, np.ndarray] | None=None):
-        self.ids, self.fps, self.n = [], [], 0
+        self.ids, self.fps, self.n, self.gone = [], [], 0, set()
         self.frames, self.vecs = np.zeros(64, np.int64), np.zeros((64, 64), np.float32)
         for k, v in (fps or {}).items(): self.add(k, v)
 
@@ -356,12 +397,16 @@ class _FingerprintIndex:
         self.frames[self.n], self.vecs[self.n] = fp.shape[1], _summary_vec(fp)
         self.n += 1
 
+    def drop(self, clip_ids):
+        "Leave clips `clip_ids` out of every later match (their files were deleted)."
+        self.gone |= set(clip_ids)
+
     def match(self, fp:np.ndarray, threshold:float=NEAR_DUP) -> str:
         "The id of the first indexed clip at least `threshold` similar to `fp`, or ''."
         fr, n = self.frames[:self.n], fp.shape[1]
         ok = (np.abs(fr - n) <= 0.1*np.maximum(fr, n) + 16) & (self.vecs[:self.n] @ _summary_vec(fp) >= 0.5)
         for i in np.flatnonzero(ok):
-            if fingerprint_similarity(self.fps[i], fp) >= threshold: return self.ids[i]
+            if self.ids[i] not in self.gone and fingerprint_similarity(self.fps[i], fp) >= threshold: return self.ids[i]
         return ''
 
 # %% ../nbs/14_collect.ipynb #00000028
@@ -433,6 +478,7 @@ class CollectSummary:
     copies: int = 0        # recordings byte-identical to one already collected (skipped)
     dropped: int = 0       # speech stretches shorter than min_seconds (skipped)
     votes: int = 0         # labels written to incoming_votes.csv
+    recovered: list = field(default_factory=list)   # what an earlier call left part way and this one finished
 
     @property
     def clips(self) -> pd.DataFrame:
@@ -454,6 +500,7 @@ def _summary_lines(s:CollectSummary) -> list[str]:
            f'already in the pool, {s.copies} recordings already collected',
            f'dropped: {s.dropped} speech stretches shorter than the minimum']
     if s.votes: out.append(f'votes: {s.votes} labels written to incoming_votes.csv')
+    out += [f'recovered: {r}' for r in s.recovered]
     if s.failed: out.append(f'failed: {len(s.failed)} sources could not be read (listed above)')
     if len(c):
         c = c.assign(minutes=pd.to_numeric(c.duration)/60, speaker=c.speaker.replace('', '-'),
@@ -467,11 +514,11 @@ CollectSummary.__str__ = lambda self: '\n'.join(_summary_lines(self))
 CollectSummary.__repr__ = CollectSummary.__str__
 
 # %% ../nbs/14_collect.ipynb #0000002d
-def _load_fingerprints(root:Path) -> dict[str, np.ndarray]:
-    "Every stored fingerprint of the pool, by clip id."
+def _load_fingerprints(root:Path, keep:set[str]|None=None) -> dict[str, np.ndarray]:
+    "The stored fingerprints of the pool, by clip id (those of clips `keep` only, when given)."
     out = {}
     for f in sorted((root/'fingerprints').glob('*.npz')):
-        with np.load(f) as z: out.update({k: z[k] for k in z.files})
+        with np.load(f) as z: out.update({k: z[k] for k in z.files if keep is None or k in keep})
     return out
 
 def _save_npz(path:Path, fps:dict[str, np.ndarray]):
@@ -488,28 +535,51 @@ def _append_csv(path:Path, rows:list[dict], columns:list[str]):
     new = _csv_text(pd.DataFrame(rows, columns=columns).astype(str), header=not old)
     _atomic_write(path, old + new.encode())
 
+def _rewrite_without(path:Path, ids:set[str], columns:list[str]):
+    "Rewrite a pool CSV without the rows of clips `ids` (others unchanged), atomically."
+    if not path.exists(): return
+    t = _read_text_csv(path, columns)
+    if t.clip_id.isin(ids).any(): _atomic_write(path, _csv_text(t[~t.clip_id.isin(ids)]).encode())
+
 # %% ../nbs/14_collect.ipynb #0000002e
 class _Run:
     "The state of one collect call: what the pool holds, what this batch added, and the pending rows."
-    def __init__(self, root:Path, batch:str, min_seconds:float, max_seconds:float, hash_speaker:bool, bar):
-        self.root, self.batch, self.bar, self.hash_speaker = root, batch, bar, hash_speaker
+    def __init__(self, root:Path, batch:str, min_seconds:float, max_seconds:float, hash_speaker:bool, bar, lock=None):
+        self.root, self.batch, self.bar, self.hash_speaker, self.lock = root, batch, bar, hash_speaker, lock
         self.min_seconds, self.max_seconds = min_seconds, max_seconds
         t = _read_text_csv(root/'pool.csv', POOL_COLUMNS)
         self.ids, self.origins = set(t.clip_id), set(t.get('origin_hash', []))
-        self.index = _FingerprintIndex(_load_fingerprints(root))
+        self.index = _FingerprintIndex(_load_fingerprints(root, self.ids))   # clips with rows only
         old = _read_text_csv(root/'incoming_votes.csv', INCOMING_COLUMNS)
         self.voted = set(zip(old.clip_id, old.annotator))
-        self.rows, self.votes, self.batch_fps, self.flushed = [], [], {}, time.time()
+        self.rows, self.votes, self.batch_fps, self.item, self.flushed = [], [], {}, [], time.time()
         self.summary = CollectSummary(str(root), batch)
 
     def flush(self):
-        "Store what this run added so far: fingerprints, votes, then the rows (the pool's index) last."
-        _save_npz(self.root/'fingerprints'/f'{self.batch}.npz', self.batch_fps)
-        _append_csv(self.root/'incoming_votes.csv', self.votes, INCOMING_COLUMNS)
-        _append_csv(self.root/'pool.csv', self.rows, POOL_COLUMNS)
+        "Store what this run added so far, holding the pool: fingerprints, votes, then the rows (the pool's index) last."
+        with _pool_lock(self.root):
+            _save_npz(self.root/'fingerprints'/f'{self.batch}.npz', self.batch_fps)
+            _append_csv(self.root/'incoming_votes.csv', self.votes, INCOMING_COLUMNS)
+            _append_csv(self.root/'pool.csv', self.rows, POOL_COLUMNS)
         self.summary.rows += self.rows
         self.summary.votes += len(self.votes)
         self.rows, self.votes, self.flushed = [], [], time.time()
+
+    def forget(self, clip_ids):
+        "Delete clips `clip_ids` this run stored (their recording failed halfway): files, fingerprints, index entries."
+        for c in clip_ids:
+            (self.root/'clips'/self.batch/f'{c}.flac').unlink(missing_ok=True)
+            self.batch_fps.pop(c, None)
+            self.ids.discard(c)
+        self.index.drop(clip_ids)
+
+    def close(self):
+        "Delete what this run stored without rows (after a flush that failed, or an interruption), then let go of the batch."
+        try:
+            with _pool_lock(self.root): _sweep(self.root, self.batch, _read_text_csv(self.root/'pool.csv', POOL_COLUMNS))
+        except (OSError, DataError): pass      # the batch is let go below: the next collect sweeps it
+        finally:
+            if self.lock is not None and self.lock >= 0: os.close(self.lock)
 
 # %% ../nbs/14_collect.ipynb #0000002f
 def _now() -> datetime.datetime: return datetime.datetime.now(datetime.timezone.utc)
@@ -536,6 +606,7 @@ def _clip_row(run:_Run, x:np.ndarray, a:int, b:int, item:dict, origin_hash:str, 
     run.ids.add(cid)
     run.index.add(cid, fp)
     run.batch_fps[cid] = fp
+    run.item.append(cid)
     meta = dict(item['meta'])
     if run.hash_speaker and meta.get('speaker'): meta['speaker'] = speaker_pseudonym(run.root, meta['speaker'])
     quality = ';'.join(t for t in [q['quality'], tags] if t)
@@ -562,12 +633,15 @@ def _collect_item(run:_Run, item:dict):
         run.summary.copies += 1
         run.bar.update(_duration(item['path']))
         return
-    audio = _open_audio(item['path'])
+    audio, run.item = _open_audio(item['path']), []
     try:
         probs = _probs(audio, run.bar.update)
         run.summary.seconds_in += audio.n/SR
         rows = [r for a, b, tag in _spans(run, probs, audio.n, item['whole'])
                 if (r := _clip_row(run, audio.span(a, b), a, b, item, oh, tag))]
+    except AudioError:
+        run.forget(run.item)        # a recording that fails halfway leaves none of its clips
+        raise
     finally: audio.close()
     run.origins.add(oh)
     run.rows += rows
@@ -577,12 +651,15 @@ def _collect_item(run:_Run, item:dict):
     run.votes += new
 
 # %% ../nbs/14_collect.ipynb #00000031
-def _new_batch(root:Path) -> str:
-    "A fresh batch name: the UTC time to the second, with a suffix if that folder exists already."
+def _claim_batch(root:Path) -> tuple[str, int | None]:
+    "A new batch folder `clips/<UTC time>[-n]`, made and held for this run (with the pool held): its name and lock."
+    (root/'clips').mkdir(parents=True, exist_ok=True)
     b = _now().strftime('%Y%m%d-%H%M%S')
-    i, name = 1, b
-    while (root/'clips'/name).exists(): i, name = i + 1, f'{b}-{i}'
-    return name
+    for i in itertools.count(1):
+        name = b if i == 1 else f'{b}-{i}'
+        try: (root/'clips'/name).mkdir()
+        except FileExistsError: continue
+        return name, _flock(root/'clips'/name) if fcntl else None
 
 def collect(srcs, pool, source:str|None=None, speaker:str|None=None, accent:str|None=None, gender:str|None=None,
             consent:str|None=None, annotator:str|None=None, min_seconds:float=1., max_seconds:float=10.,
@@ -597,29 +674,75 @@ def collect(srcs, pool, source:str|None=None, speaker:str|None=None, accent:str|
     items, failed = _items([srcs] if isinstance(srcs, (str, Path)) else srcs, meta, annotator)
     if origin is not None: items = [dict(i, origin=origin) for i in items]
     total = sum(_duration(i['path']) for i in items)
+    with _pool_lock(root):
+        recovered = _recover(root)               # first finish what an earlier call left part way
+        batch, lock = _claim_batch(root)
     with tqdm(total=round(total, 1), unit='s', desc='collect', disable=not progress, leave=False) as bar:
-        run = _Run(root, _new_batch(root), min_seconds, max_seconds, hash_speaker, bar)
-        run.summary.failed, run.summary.sources = failed, len(items) + len(failed)
+        run = _Run(root, batch, min_seconds, max_seconds, hash_speaker, bar, lock)
+        run.summary.failed, run.summary.sources, run.summary.recovered = failed, len(items) + len(failed), recovered
         try:
             for item in items:
                 try: _collect_item(run, item)
                 except AudioError as e: run.summary.failed.append(str(e))
                 if time.time() - run.flushed > 10: run.flush()
-        finally: run.flush()
+        finally:
+            try: run.flush()
+            finally: run.close()
     return run.summary
+
+# %% ../nbs/14_collect.ipynb #432d0f8a
+def _sweep(root:Path, batch:str, rows:pd.DataFrame) -> int:
+    "Delete what a collect run stored in `batch` without rows in pool.csv (`rows`): clips, fingerprints, votes; how many clips."
+    d = root/'clips'/batch
+    mine = {Path(p).stem for p in rows.path if Path(p).parent == Path('clips', batch)}
+    for f in d.glob(f'.*{_TMP}'): f.unlink(missing_ok=True)
+    lost = {f.stem for f in d.glob('*.flac') if f.stem not in mine}
+    for c in lost: (d/f'{c}.flac').unlink(missing_ok=True)
+    npz = root/'fingerprints'/f'{batch}.npz'
+    if npz.exists():
+        with np.load(npz) as z: fps = {k: z[k] for k in z.files}
+        if set(fps) - mine: _save_npz(npz, {k: v for k, v in fps.items() if k in mine})
+        lost |= set(fps) - mine
+    _rewrite_without(root/'incoming_votes.csv', lost - set(rows.clip_id), INCOMING_COLUMNS)
+    if d.is_dir() and not any(d.iterdir()): d.rmdir()
+    return len(lost)
+
+def _recover(root:Path) -> list[str]:
+    "Finish a removal that stopped part way, then clean up after collect runs that died (the pool held); a line for each."
+    done = [_finish_removal(root)] if (root/REMOVING).exists() else []
+    for pat, d in [(f'.pool.csv.*{_TMP}', root), (f'.incoming_votes.csv.*{_TMP}', root), (f'.*{_TMP}', root/'fingerprints')]:
+        for f in d.glob(pat): f.unlink(missing_ok=True)
+    if fcntl is None or not (root/'clips').is_dir(): return done
+    rows = _read_text_csv(root/'pool.csv', POOL_COLUMNS)
+    for d in sorted((root/'clips').iterdir()):
+        if d.name.startswith('.') or not d.is_dir(): continue
+        fd = _flock(d)
+        if fd is None: continue                              # the batch of a collect still running
+        try: n = _sweep(root, d.name, rows)
+        finally: os.close(fd)
+        if n: done.append(f'{d}: deleted {n} clips without rows, left by a collect that failed or was killed')
+    return done
+
+def recover_pool(pool) -> list[str]:
+    "Finish what was left part way in `pool`: a removal (from its plan), a collect that died (clips without rows); what was done."
+    root = _root(pool)
+    if not root.is_dir(): return []
+    with _pool_lock(root): return _recover(root)
 
 # %% ../nbs/14_collect.ipynb #00000040
 def _drop_votes(root:Path, ids:set[str]) -> int:
-    "Delete the votes (and vote history) of clips `ids` from labels.sqlite in one transaction; how many rows went."
+    "Delete the votes (and vote history) of clips `ids` from labels.sqlite in one transaction, overwritten on disk; how many rows."
     db, n = root/'labels.sqlite', 0
-    if not db.exists() or not ids: return 0
+    if not db.exists() or not db.stat().st_size or not ids: return 0
     con = sqlite3.connect(db)
     try:
+        con.execute('PRAGMA secure_delete = ON')           # the deleted rows are overwritten, not left in free pages
         with con:
             for table in ('votes', 'history'):
                 cols = [r[1] for r in con.execute(f'PRAGMA table_info({table})')]
                 if 'clip_id' in cols:
                     n += con.executemany(f'DELETE FROM {table} WHERE clip_id = ?', [(i,) for i in ids]).rowcount
+        con.execute('PRAGMA wal_checkpoint(TRUNCATE)')      # nor kept in the write-ahead log
     finally: con.close()
     return n
 
@@ -632,34 +755,281 @@ def _drop_fingerprints(root:Path, ids:set[str], batches:set[str]):
             _save_npz(f, keep)
 
 # %% ../nbs/14_collect.ipynb #00000041
-def _rewrite_without(path:Path, ids:set[str], columns:list[str]):
-    "Rewrite a pool CSV without the rows of clips `ids` (others unchanged), atomically."
-    if not path.exists(): return
-    t = _read_text_csv(path, columns)
-    if t.clip_id.isin(ids).any(): _atomic_write(path, _csv_text(t[~t.clip_id.isin(ids)]).encode())
+_NOT_TABLES = {'clips', 'models', 'fingerprints', '__pycache__', 'node_modules', 'site-packages'}
 
+def _tables(root:Path, proj:Path|None) -> list[Path]:
+    "CSV files that may hold rows of the pool's clips: the pool's own and, in a DVC project `proj`, the project's (not under clips or models)."
+    found = {f.absolute() for f in root.glob('*.csv')}
+    for d, sub, files in os.walk(proj) if proj else []:
+        sub[:] = [s for s in sub if not s.startswith('.') and s not in _NOT_TABLES and not os.path.islink(os.path.join(d, s))]
+        found |= {Path(d, f).absolute() for f in files if f.endswith('.csv')}
+    mine = {(root/'pool.csv').absolute(), (root/'splits.csv').absolute()}       # rewritten by rules of their own
+    return sorted(found - mine)
+
+def _read_table(f:Path) -> pd.DataFrame | None:
+    "CSV `f` as strings, or None when it cannot be read or has neither a clip_id nor a path column."
+    try:
+        cols = pd.read_csv(f, nrows=0, encoding='utf-8-sig').columns
+        if 'clip_id' not in cols and 'path' not in cols: return None
+        return pd.read_csv(f, dtype=str, keep_default_na=False, encoding='utf-8-sig')
+    except (OSError, ValueError): return None
+
+def _hits(t:pd.DataFrame, folder:Path, ids:set[str], files:set[str]) -> pd.Series:
+    "Rows of table `t` (a CSV in `folder`) of clips `ids`, by clip_id, or of the files `files` (absolute), by path."
+    hit = t.clip_id.isin(ids) if 'clip_id' in t else pd.Series(False, index=t.index)
+    if 'path' in t: hit |= t.path.map(lambda p: bool(p) and os.path.normpath(os.path.join(folder.absolute(), p)) in files)
+    return hit
+
+def _drop_rows(f:Path, ids:set[str], files:set[str]) -> int:
+    "Rewrite CSV `f` without the rows of clips `ids` or files `files`, atomically; how many went."
+    t = _read_table(f) if f.exists() else None
+    if t is None: return 0
+    hit = _hits(t, f.parent, ids, files)
+    if hit.any(): _atomic_write(f, _csv_text(t[~hit]).encode())
+    return int(hit.sum())
+
+def _drop_speakers(f:Path, names:set[str]) -> int:
+    "Rewrite splits.csv `f` without the rows of speakers `names`; how many went."
+    if not names or not f.exists(): return 0
+    t = pd.read_csv(f, dtype=str, keep_default_na=False)
+    hit = t.iloc[:, 0].isin(names) if len(t.columns) else pd.Series(dtype=bool)
+    if hit.any(): _atomic_write(f, _csv_text(t[~hit]).encode())
+    return int(hit.sum())
+
+# %% ../nbs/14_collect.ipynb #57155f17
+def _key_names(name:str) -> list[str]:
+    "The backbone keys a cache folder `name` may stand for (04_features writes both '/' and '@' as '--')."
+    parts = name.split('--')
+    k = len(parts) - 1
+    seps = list(itertools.product(('/', '@', '--'), repeat=k)) if k <= 4 else \
+        [('/',) * i + ('@',) + ('/',) * (k - 1 - i) for i in range(k)] + [('/',) * k, ('--',) * k]
+    return [''.join(a + b for a, b in zip(parts, (*s, ''))) for s in seps]
+
+def _entry(h:str, key:str, max_seconds) -> str:
+    "The name of `embed`'s cache entry of a clip with hash `h` under backbone `key` (04_features' `_key`)."
+    return hashlib.blake2b(f'{h}|{key}|{max_seconds}'.encode(), digest_size=16).hexdigest() + '.npy'
+
+def _seconds(cache:Path, proj:Path|None) -> set[float]:
+    "The clip lengths features may have been cached at: the default, the pool index's, a project's `train.max_seconds`."
+    out = {float(MAX_SECONDS)}
+    for d in (cache/'pool-index').glob('*/*'):
+        with contextlib.suppress(ValueError): out.add(float(d.name))
+    with contextlib.suppress(OSError, TypeError, KeyError, ValueError, AttributeError, yaml.YAMLError):
+        out.add(float(yaml.safe_load((proj/'params.yaml').read_text())['train']['max_seconds']))
+    return out
+
+def _feature_caches(root:Path, gone:pd.DataFrame, proj:Path|None=None) -> list[Path]:
+    "The feature cache entries of clips `gone`: the pool index's (by clip id) and `embed`'s (by the hash of what it embedded)."
+    from tamil_ser.features import CACHE           # (torch) only when a removal runs
+    out = [f for c in gone.clip_id for f in (CACHE/'pool-index').glob(f'*/*/{c}.npy')]
+    dirs = [(d, {f.name for f in d.iterdir()}, _key_names(d.name)) for d in (CACHE/'embeddings').glob('*') if d.is_dir()]
+    if not dirs: return out
+    for p in gone.path:
+        for s in _seconds(CACHE, proj):
+            try: h = clip_hash(load_clip(root/p, s))
+            except AudioError: continue
+            for ms in {str(s), str(int(s)) if s.is_integer() else str(s)}:      # as `embed` was called: 3.0 or 3
+                out += [d/n for d, have, keys in dirs for k in keys if (n := _entry(h, k, ms)) in have]
+    return out
+
+# %% ../nbs/14_collect.ipynb #3ad7dd5b
+def _up(root:Path, name:str) -> Path | None:
+    "The nearest folder at or above `root` that holds `name` (`.dvc`: a DVC project; `.git`: a git repository), or None."
+    return next((d for d in [root.absolute(), *root.absolute().parents] if (d/name).exists()), None)
+
+def _tool(cmd:list, cwd:Path) -> subprocess.CompletedProcess:
+    "Run git or DVC (`cmd`) in `cwd`, DVC without analytics; its output is captured."
+    try: return subprocess.run(cmd, cwd=cwd, env={**os.environ, 'DVC_NO_ANALYTICS': '1'}, text=True, capture_output=True)
+    except OSError as e: return subprocess.CompletedProcess(cmd, 127, '', str(e))
+
+def _dvc(proj:Path, *args) -> subprocess.CompletedProcess: return _tool([sys.executable, '-m', 'dvc', *args], proj)
+
+def _last(r:subprocess.CompletedProcess) -> str:
+    "The last line a command printed."
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    return lines[-1] if lines else f'exit status {r.returncode}'
+
+def _md5(f:Path) -> str:
+    "The md5 of file `f`, as DVC names its cache object."
+    h = hashlib.md5()
+    with open(f, 'rb') as g:
+        while b := g.read(1 << 20): h.update(b)
+    return h.hexdigest()
+
+def _tracked_md5(f:Path) -> str | None:
+    "The md5 that `.dvc` file `f` records for its output."
+    with contextlib.suppress(OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        return yaml.safe_load(f.read_text())['outs'][0]['md5']
+    return None
+
+def _dvc_plan(proj:Path, root:Path, gone:pd.DataFrame, rest:pd.DataFrame, tables:list[Path]) -> dict:
+    "What a removal does in DVC project `proj`: the cache objects to delete, the batches and votes to record again or drop."
+    r = _dvc(proj, 'cache', 'dir')
+    if r.returncode: raise DataError(f'{proj}: cannot ask DVC where its cache is ({_last(r)}); nothing was removed')
+    cache = proj/r.stdout.strip()
+    db = root/'labels.sqlite'
+    md5s = [_md5(root/p) for p in gone.path if (root/p).is_file()] + [_md5(f) for f in tables]
+    if Path(f'{db}.dvc').exists(): md5s.append(_tracked_md5(Path(f'{db}.dvc')))      # the votes as DVC holds them
+    left = {Path(p).parent.name for p in rest.path}
+    tracked = [b for b in sorted({Path(p).parent.name for p in gone.path}) if (root/'clips'/f'{b}.dvc').exists()]
+    md5s += [_tracked_md5(root/'clips'/f'{b}.dvc') for b in tracked]                   # the batch listings that name them
+    objects = [f for m in md5s if m for f in (cache/'files'/'md5'/m[:2]/m[2:], cache/m[:2]/m[2:]) if f.exists()]
+    rel = lambda f: os.path.relpath(f, proj)
+    add = [rel(root/'clips'/b) for b in tracked if b in left]
+    if Path(f'{db}.dvc').exists(): add.append(rel(db))
+    return dict(root=str(proj), objects=[str(f) for f in objects], add=add,
+                drop=[rel(root/'clips'/f'{b}.dvc') for b in tracked if b not in left])
+
+def _dvc_record(plan:dict):
+    "Delete the cache objects of a removal and record its changed batches and votes in DVC (safe to run again)."
+    proj = Path(plan['root'])
+    for f in plan['objects']: Path(f).unlink(missing_ok=True)
+    for cmd, fs in (('remove', [f for f in plan['drop'] if (proj/f).exists()]), ('add', [f for f in plan['add'] if (proj/f).exists()])):
+        r = _dvc(proj, cmd, '-q', *fs) if fs else None
+        if r is not None and r.returncode: raise OSError(f'`dvc {cmd}` failed: {_last(r)}')
+
+# %% ../nbs/14_collect.ipynb #c876cbdd
+def _removal_plan(root:Path, gone:pd.DataFrame, rest:pd.DataFrame, who:str) -> dict:
+    "Everything a removal of the clips `gone` deletes or rewrites, decided before anything changes (`rest`: the rows kept)."
+    ids, files = set(gone.clip_id), {os.path.normpath(root.absolute()/p) for p in gone.path}
+    proj = _up(root, '.dvc')
+    tables = [f for f in _tables(root, proj) if (t := _read_table(f)) is not None and _hits(t, f.parent, ids, files).any()]
+    return dict(who=who, root=str(root.absolute()), ids=sorted(ids), paths=sorted(gone.path), files=sorted(files),
+                speakers=sorted(set(gone.speaker) - {''} - set(rest.speaker)), tables=[str(f) for f in tables],
+                caches=[str(f) for f in _feature_caches(root, gone, proj)],
+                dvc=_dvc_plan(proj, root, gone, rest, tables) if proj else None)
+
+def _check_writable(root:Path, plan:dict):
+    "A one-line `DataError` naming the first folder (or the votes database) of `plan` that cannot be written; nothing is changed."
+    dirs = {root, root/'fingerprints'} | {Path(f).parent for k in ('files', 'tables', 'caches') for f in plan[k]}
+    if plan['dvc']: dirs |= {Path(plan['dvc']['root'])} | {Path(f).parent for f in plan['dvc']['objects']}
+    for d in sorted(d for d in dirs if d.is_dir()):
+        try:
+            fd, f = tempfile.mkstemp(dir=d, prefix='.write-check-')   # by writing: permission bits do not stop root
+            os.close(fd)
+            os.unlink(f)
+        except OSError as e: raise DataError(f'{d}: cannot write here ({e.strerror}); nothing was removed') from None
+    db = root/'labels.sqlite'
+    if not db.exists() or not db.stat().st_size: return
+    for f in (db, Path(f'{db}-wal'), Path(f'{db}-shm')):
+        try:
+            if f.exists(): open(f, 'r+b').close()                   # before SQLite, which would leave files behind
+        except OSError as e: raise DataError(f'{f}: cannot write the votes ({e.strerror}); nothing was removed') from None
+    con = sqlite3.connect(db, timeout=10)
+    try:                                                             # a write, rolled back: what the deletion will need
+        con.execute('BEGIN IMMEDIATE')
+        con.execute('CREATE TABLE _tamil_ser_write_check(x)')
+        con.execute('ROLLBACK')
+    except sqlite3.Error as e: raise DataError(f'{db}: cannot write the votes ({e}); nothing was removed') from None
+    finally: con.close()
+
+def _apply_removal(root:Path, plan:dict) -> dict:
+    "Carry out removal `plan` (each step can run again): votes, files, caches, tables, splits, the rows last, then DVC."
+    ids, files = set(plan['ids']), set(plan['files'])
+    n = dict(votes=_drop_votes(root, ids))
+    for f in plan['paths']: (root/f).unlink(missing_ok=True)
+    for f in plan['caches']: Path(f).unlink(missing_ok=True)
+    _drop_fingerprints(root, ids, {Path(p).parent.name for p in plan['paths']})
+    for f in map(Path, plan['tables']):
+        _drop_rows(f, ids, files)
+        for g in f.parent.glob(f'.{f.name}.*{_TMP}'): g.unlink(missing_ok=True)   # a copy left by a removal killed mid-write
+    n['splits'] = _drop_speakers(root/'splits.csv', set(plan['speakers']))
+    _rewrite_without(root/'pool.csv', ids, POOL_COLUMNS)                          # the index, last
+    for d in {(root/p).parent for p in plan['paths']}:
+        if d.is_dir() and not any(d.iterdir()): d.rmdir()
+    if plan['dvc']: _dvc_record(plan['dvc'])
+    return n
+
+def _finish_removal(root:Path) -> str:
+    "Replay the removal whose plan is in `root`/.removing.json, then delete the plan; what was finished."
+    f = root/REMOVING
+    plan = json.loads(f.read_text())
+    _apply_removal(root, plan)
+    f.unlink()
+    return f"{root}: finished removing {len(plan['ids'])} clips of {plan['who']}, which had stopped part way"
+
+# %% ../nbs/14_collect.ipynb #928ac9d2
+def _history_note(root:Path, plan:dict) -> list[str]:
+    "Lines on the git history that still holds the removed rows, with the commands that commit the removal and purge it."
+    top = _up(root, '.git')
+    r = _tool(['git', 'log', '-1', '--format=%h', '--', str((root/'pool.csv').absolute())], top) if top else None
+    if r is None or r.returncode or not r.stdout.strip(): return []
+    cands = [root/'pool.csv', root/'splits.csv', *map(Path, plan['tables'])]
+    if plan['dvc']: cands += [Path(plan['dvc']['root'], f) for f in plan['dvc']['drop'] + [f'{a}.dvc' for a in plan['dvc']['add']]]
+    ls = _tool(['git', 'ls-files', '--', *[os.path.relpath(f.absolute(), top) for f in cands]], top).stdout.split()
+    gitdir = Path(_tool(['git', 'rev-parse', '--absolute-git-dir'], top).stdout.strip())
+    rx = gitdir/f"tamil-ser-withdrawn-{_now().strftime('%Y%m%dT%H%M%S')}.txt"
+    lines = [f'regex:(?m)^[^\\n]*{c}[^\\n]*\\n==>' for c in plan['ids']]
+    lines += [f'regex:(?m)^{re.escape(s)},(train|test)\\n==>' for s in plan['speakers']]
+    _atomic_write(rx, ('\n'.join(lines) + '\n').encode())
+    return [f'git history of {top}: earlier commits still hold their rows. Commit the removal with\n'
+            f'  git -C {top} commit -m "withdraw consent: {len(plan["ids"])} clips" -- {" ".join(ls)}\n'
+            f'then rewrite the history (git-filter-repo, a separate install; every clone and fork must be replaced) with\n'
+            f'  git -C {top} filter-repo --force --replace-text {rx}']
+
+def _remains(root:Path, plan:dict) -> list[str]:
+    "What still holds the removed clips that tamil-ser cannot rewrite, each with the command that purges it."
+    out = _history_note(root, plan)
+    if plan['dvc']:
+        proj = Path(plan['dvc']['root'])
+        remotes = re.findall(r'^remote\.(.+)\.url=(.*)$', _dvc(proj, 'config', '--list').stdout, re.M)
+        for name, url in remotes:
+            out.append(f'DVC remote {name} ({url}) holds the clips if they were pushed there: after that commit, run in {proj}\n'
+                       f'  dvc push && dvc gc --workspace --cloud --remote {name}\n'
+                       "(this deletes every object the workspace does not use there, other branches' and commits' too)")
+        out.append(f'DVC cache of {proj}: labels.sqlite as earlier commits hold it (their votes): `dvc gc --workspace` in {proj}')
+        if (proj/'models'/'champion').exists(): out.append(f'models trained on these clips ({proj/"models"}) stay until retrained without them')
+    return out + ['copies made outside tamil-ser (files exported elsewhere, backups) are not known to it']
+
+# %% ../nbs/14_collect.ipynb #a7b50e2f
 def _same_file(a:str, b) -> bool:
     "Whether origin `a` names file `b` (as given, or resolved)."
     return a == str(b) or Path(a).absolute().resolve() == Path(b).absolute().resolve()
 
+def _chosen(root:Path, t:pd.DataFrame, speaker, origin) -> tuple[pd.Series, str]:
+    "The rows of `speaker` (id or its pseudonym) or of file `origin`, and who they are; blank ids are refused."
+    if (speaker is None) == (origin is None): raise DataError('remove needs exactly one of speaker or origin')
+    for k, v in dict(speaker=speaker, origin=origin).items():
+        if v is not None and not str(v).strip():
+            raise DataError(f'{root}: an empty {k} would match every clip without one; nothing was removed')
+    if origin is not None: return t.origin.map(lambda o: _same_file(o, origin)), f'origin {origin}'
+    names = {str(speaker)} | ({speaker_pseudonym(root, speaker)} if (root/'.salt').exists() else set())
+    return t.speaker.isin(names), f'speaker {speaker}'
+
 def remove(pool, speaker:str|None=None, origin=None) -> pd.DataFrame:
-    "Delete every clip of `speaker` (id or its pseudonym) or cut from file `origin`: files, rows, fingerprints, votes."
+    "Delete every clip of `speaker` (id or its pseudonym) or cut from file `origin` from all the toolkit keeps; the rows removed."
     root = _root(pool)
-    if (speaker is None) == (origin is None): raise ValueError('remove needs exactly one of speaker or origin')
-    t = _read_text_csv(root/'pool.csv', POOL_COLUMNS)
-    if speaker is not None:
-        names = {str(speaker)} | ({speaker_pseudonym(root, speaker)} if (root/'.salt').exists() else set())
-        hit = t.speaker.isin(names)
-    else: hit = t.origin.map(lambda o: _same_file(o, origin))
-    gone = t[hit]
-    ids = set(gone.clip_id)
-    if not ids: return gone
-    _drop_votes(root, ids)
-    for p in gone.path: (root/p).unlink(missing_ok=True)
-    _drop_fingerprints(root, ids, set(gone.batch))
-    _rewrite_without(root/'incoming_votes.csv', ids, INCOMING_COLUMNS)
-    _rewrite_without(root/'pool.csv', ids, POOL_COLUMNS)
+    if not (root/'pool.csv').exists(): raise DataError(f'{root}: not a pool (no pool.csv)')
+    with _pool_lock(root):
+        recovered = _recover(root)
+        t = _read_text_csv(root/'pool.csv', POOL_COLUMNS)
+        hit, who = _chosen(root, t, speaker, origin)
+        gone = t[hit]
+        plan = _removal_plan(root, gone, t[~hit], who) if len(gone) else None
+        if plan:
+            _check_writable(root, plan)
+            _atomic_write(root/REMOVING, json.dumps(plan).encode())
+            try: n = _apply_removal(root, plan)
+            except (OSError, sqlite3.Error) as e:
+                raise DataError(f'{root}: the removal stopped part way ({e}); its clips are gone for every reader, and '
+                                f'`tamil-ser collect remove {root} --resume` finishes it') from None
+            (root/REMOVING).unlink()
+    gone.attrs.update(recovered=recovered, also=_also(plan, n) if plan else '', remains=_remains(root, plan) if plan else [])
     return gone
+
+def _also(plan:dict, n:dict) -> str:
+    "What a removal deleted besides the clips' files and rows."
+    base = plan['dvc']['root'] if plan['dvc'] else plan['root']
+    tables = ', '.join(os.path.relpath(f, base) for f in plan['tables'])
+    parts = [_count(n['votes'], 'vote'), _count(len(plan['caches']), 'feature cache entry', 'feature cache entries'),
+             _count(n['splits'], 'row of splits.csv', 'rows of splits.csv')]
+    if tables: parts.append(f'their rows in {tables}')
+    if plan['dvc']: parts.append(_count(len(plan['dvc']['objects']), 'DVC cache object') + ' (the batches and votes recorded again)')
+    return 'with them: ' + ', '.join(parts)
+
+def _count(n:int, one:str, many:str|None=None) -> str:
+    "`n` and the noun, singular or plural: '1 vote', '3 votes'."
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 # %% ../nbs/14_collect.ipynb #00000044
 def _collect_parser() -> argparse.ArgumentParser:
@@ -681,20 +1051,28 @@ def _collect_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/14_collect.ipynb #00000045
 def _remove_cli(argv:list[str]) -> int:
-    "`tamil-ser collect remove POOL --speaker ID | --origin FILE`."
-    p = argparse.ArgumentParser(prog='tamil-ser collect remove', description='Withdraw consent: delete the clips, rows '
-                                'and votes of one speaker, or of every clip cut from one origin file.')
+    "`tamil-ser collect remove POOL --speaker ID | --origin FILE | --resume`."
+    p = argparse.ArgumentParser(prog='tamil-ser collect remove', description='Withdraw consent: delete the clips, rows, '
+                                'votes, cached features and exported rows of one speaker, or of every clip cut from one '
+                                'origin file, and say what still holds them elsewhere.')
     p.add_argument('pool')
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument('--speaker', help='the speaker id (or the id before hashing)')
     g.add_argument('--origin', help='the origin file, as given to collect')
+    g.add_argument('--resume', action='store_true', help='finish a removal that stopped part way, and nothing else')
     a = p.parse_args(argv)
-    if not (Path(a.pool)/'pool.csv').exists():
-        print(f'tamil-ser collect remove: error: {a.pool}: not a pool (no pool.csv)', file=sys.stderr)
-        return 2
-    gone = remove(a.pool, speaker=a.speaker, origin=a.origin)
-    who = f'speaker {a.speaker}' if a.speaker else f'origin {a.origin}'
-    print(f'removed {len(gone)} clips of {who}' if len(gone) else f'no clips of {who} in {a.pool}')
+    err = lambda e: print(f'tamil-ser collect remove: error: {e}', file=sys.stderr) or 2
+    if not (Path(a.pool)/'pool.csv').exists(): return err(f'{a.pool}: not a pool (no pool.csv)')
+    try:
+        if a.resume:
+            print('\n'.join(recover_pool(a.pool)) or f'{a.pool}: no removal to finish')
+            return 0
+        gone = remove(a.pool, speaker=a.speaker, origin=a.origin)
+    except (DataError, OSError, sqlite3.Error) as e: return err(e)
+    who = f'speaker {a.speaker}' if a.speaker is not None else f'origin {a.origin}'
+    print('\n'.join(gone.attrs['recovered'] + [f'no clips of {who} in {a.pool}' if not len(gone) else
+                                                 f'removed {len(gone)} clips of {who}; ' + gone.attrs['also']]))
+    if len(gone): print('\n'.join(['still held elsewhere:', *['  - ' + r.replace('\n', '\n    ') for r in gone.attrs['remains']]]))
     return 0
 
 def collect_cli(argv:list[str]|None=None) -> int:

@@ -6,17 +6,17 @@ Docs: https://tamil-ser.github.io/tamil-ser/loop.html.md"""
 
 # %% ../nbs/20_loop.ipynb #00000003
 from __future__ import annotations
-import argparse, dataclasses, datetime, functools, hashlib, json, os, shutil, sqlite3, subprocess, sys, tempfile
+import argparse, contextlib, dataclasses, datetime, functools, hashlib, json, os, shutil, sqlite3, subprocess, sys, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 from .data import *
 
 # %% auto #0
-__all__ = ['GATE_RULES', 'HISTORY_COLUMNS', 'RETRAIN_WORKFLOW', 'PROJECT_README', 'LOOP_STAGES', 'speaker_bootstrap', 'judge',
-           'gate_summary', 'write_gate', 'gate', 'LoopError', 'recover_registry', 'champion_run', 'promote',
-           'loop_history', 'append_history', 'rollback', 'resolve_model', 'train_settings', 'default_params', 'init',
-           'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'stage_gate', 'stage_cli', 'retrain',
-           'init_cli', 'gate_cli', 'retrain_cli', 'rollback_cli']
+__all__ = ['GATE_RULES', 'HISTORY_COLUMNS', 'REGISTRY_WAIT', 'RETRAIN_WORKFLOW', 'PROJECT_README', 'LOOP_STAGES',
+           'speaker_bootstrap', 'judge', 'gate_summary', 'write_gate', 'gate', 'LoopError', 'recover_registry',
+           'champion_run', 'promote', 'loop_history', 'append_history', 'rollback', 'resolve_model', 'train_settings',
+           'default_params', 'init', 'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'stage_gate',
+           'stage_cli', 'retrain', 'init_cli', 'gate_cli', 'retrain_cli', 'rollback_cli']
 
 # %% ../nbs/20_loop.ipynb #00000006
 def _tallies(y, pred, codes, n_spk:int):
@@ -249,29 +249,52 @@ def _head(p) -> str:
 # %% ../nbs/20_loop.ipynb #0000001b
 HISTORY_COLUMNS = ['time', 'run', 'decision', 'reasons', 'challenger_uar', 'champion_uar', 'delta', 'delta_lo', 'delta_hi',
                    'n_test', 'champion', 'commit', 'data']
+REGISTRY_WAIT = 600.  # seconds a change of the registry waits for another one to finish
 
 class LoopError(RuntimeError):
     "A loop project, registry or round that cannot go on: the message names the folder or file."
 
 def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
-def recover_registry(project) -> Path:
-    "Finish or undo a promotion a crash interrupted in `project`'s models/ folder; returns the folder."
-    models = Path(project)/'models'
+@contextlib.contextmanager
+def _registry_lock(models: Path, wait:float=REGISTRY_WAIT):
+    "Hold the registry `models` (a lock on the folder itself, as 10_collect locks a pool) while it changes."
+    from tamil_ser.collect import _flock, fcntl
+    models.mkdir(parents=True, exist_ok=True)
+    fd = _flock(models, wait) if fcntl else -1
+    if fd is None: raise LoopError(f'{models}: another process has been changing the registry for over {wait:.0f} s')
+    try: yield models
+    finally:
+        if fd >= 0: os.close(fd)
+
+def _recover(models: Path):
+    "Put back a champion a crash left aside and delete half-made copies (with the registry's lock held)."
     champ, out, inc = models/'champion', models/'.outgoing', models/'.incoming'
     if not champ.exists() and out.is_dir(): os.replace(out, champ)
-    for d in (out, inc):
+    for d in (out, inc, *(models/'archive').glob('.*.tmp')):
         if d.exists(): shutil.rmtree(d)
+
+def recover_registry(project) -> Path:
+    "Finish or undo a promotion a crash interrupted in `project`'s models/ folder, holding the registry's lock; the folder."
+    models = Path(project)/'models'
+    with _registry_lock(models): _recover(models)
     return models
 
+def _champion_dir(project) -> Path|None:
+    "The champion's folder, read only: models/champion, or the old one a promotion has renamed aside for a moment."
+    models = Path(project)/'models'
+    return next((d for d in (models/'champion', models/'.outgoing') if d.is_dir()), None)
+
 def champion_run(project) -> str|None:
-    "The run of the current champion of `project` (None when there is none)."
-    f = recover_registry(project)/'champion'/'registry.json'
-    return json.loads(f.read_text())['run'] if f.exists() else None
+    "The run of the current champion of `project` (None when there is none); it only reads."
+    for d in (Path(project)/'models'/'champion', Path(project)/'models'/'.outgoing'):
+        try: return json.loads((d/'registry.json').read_text())['run']
+        except FileNotFoundError: continue
+    return None
 
 # %% ../nbs/20_loop.ipynb #0000001c
 def _install(src: Path, models: Path, run: str):
-    "Make a copy of bundle `src` the champion with two renames."
+    "Make a copy of bundle `src` the champion with two renames (with the registry's lock held)."
     inc, champ, out = models/'.incoming', models/'champion', models/'.outgoing'
     shutil.copytree(src, inc, ignore=shutil.ignore_patterns('registry.json'))
     (inc/'registry.json').write_text(json.dumps(dict(run=run, installed=_now())))
@@ -280,16 +303,17 @@ def _install(src: Path, models: Path, run: str):
     shutil.rmtree(out, ignore_errors=True)
 
 def promote(bundle, project, run:str) -> Path:
-    "Archive `bundle` as `run` and make it `project`'s champion (atomic; a no-op when it already is)."
-    models = recover_registry(project)
-    arch = models/'archive'/run
-    if not arch.is_dir():
-        if not (Path(bundle)/'tamil_ser.json').exists(): raise LoopError(f'{bundle}: not a model bundle (no tamil_ser.json)')
-        tmp = models/'archive'/f'.{run}.tmp'
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(bundle, tmp)
-        os.replace(tmp, arch)
-    if champion_run(project) != run: _install(arch, models, run)
+    "Archive `bundle` as `run` and make it `project`'s champion (atomic, under the registry's lock; a no-op when it already is)."
+    with _registry_lock(Path(project)/'models') as models:
+        _recover(models)
+        arch = models/'archive'/run
+        if not arch.is_dir():
+            if not (Path(bundle)/'tamil_ser.json').exists(): raise LoopError(f'{bundle}: not a model bundle (no tamil_ser.json)')
+            tmp = models/'archive'/f'.{run}.tmp'
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(bundle, tmp)
+            os.replace(tmp, arch)
+        if champion_run(project) != run: _install(arch, models, run)
     return models/'champion'
 
 # %% ../nbs/20_loop.ipynb #0000001e
@@ -314,17 +338,19 @@ def _earlier(project, cur) -> str:
 
 def rollback(project, to:str|None=None, commit:bool=True) -> str:
     "Make run `to` (default: the champion promoted before the current one) `project`'s champion again; returns the run."
-    models, cur = recover_registry(project), champion_run(project)
-    if cur is None: raise LoopError(f'{models}: no champion to roll back')
-    to = to or _earlier(project, cur)
-    if not (models/'archive'/to).is_dir():
-        runs = sorted(p.name for p in (models/'archive').glob('*') if not p.name.startswith('.'))
-        raise LoopError(f"{models/'archive'/to}: no such champion (archived runs: {', '.join(runs) or 'none'})")
-    _install(models/'archive'/to, models, to)
-    h = loop_history(project)
-    was = h.commit[(h.run == to) & (h.decision == 'promote')]            # the commit of the data `to` was judged on
-    append_history(project, dict(time=_now(), run=to, decision='rollback', reasons=f'rolled back from {cur}', champion=to,
-                                 commit=was.iloc[-1] if len(was) and was.iloc[-1] else _head(project)))
+    with _registry_lock(Path(project)/'models') as models:
+        _recover(models)
+        cur = champion_run(project)
+        if cur is None: raise LoopError(f'{models}: no champion to roll back')
+        to = to or _earlier(project, cur)
+        if not (models/'archive'/to).is_dir():
+            runs = sorted(p.name for p in (models/'archive').glob('*') if not p.name.startswith('.'))
+            raise LoopError(f"{models/'archive'/to}: no such champion (archived runs: {', '.join(runs) or 'none'})")
+        _install(models/'archive'/to, models, to)
+        h = loop_history(project)
+        was = h.commit[(h.run == to) & (h.decision == 'promote')]            # the commit of the data `to` was judged on
+        append_history(project, dict(time=_now(), run=to, decision='rollback', reasons=f'rolled back from {cur}', champion=to,
+                                     commit=was.iloc[-1] if len(was) and was.iloc[-1] else _head(project)))
     if commit and (Path(project)/'.dvc').is_dir():
         _track_models(Path(project))
         _commit(Path(project), f'rollback: champion {cur} -> {to}')
@@ -332,10 +358,9 @@ def rollback(project, to:str|None=None, commit:bool=True) -> str:
 
 # %% ../nbs/20_loop.ipynb #00000022
 def resolve_model(path) -> str:
-    "The bundle a model argument names: `path`/models/champion when `path` is a loop project, else `path` itself."
-    p = Path(str(path))
-    if (p/'models'/'champion').is_dir() or (p/'models'/'.outgoing').is_dir(): return str(recover_registry(p)/'champion')
-    return str(path)
+    "The bundle a model argument names: the champion when `path` is a loop project (read only), else `path` itself."
+    d = _champion_dir(path)
+    return str(d) if d is not None else str(path)
 
 # %% ../nbs/20_loop.ipynb #00000025
 def train_settings(**over) -> dict:
@@ -463,47 +488,111 @@ def _remote(p: Path, remote) -> str:
     return os.path.relpath(r, p.absolute())
 
 # %% ../nbs/20_loop.ipynb #0000002b
+_KEEP = {'README.md', '.github/workflows/retrain.yml'}      # a user's own version is kept as it is
+
+def _ours(p: Path, f: str, text: str) -> bool:
+    "Whether `p`/`f`, which exists, is init's file or a later state of it (a user's params.yaml or history.csv is not)."
+    import yaml
+    try:
+        if f == 'params.yaml': return {'train', 'lab', 'pool', 'field', 'gate'} <= set(yaml.safe_load((p/f).read_text()) or {})
+        if f == 'dvc.yaml': return set(LOOP_STAGES) <= set((yaml.safe_load((p/f).read_text()) or {}).get('stages') or {})
+        if f.endswith('.csv'): return set(text.strip().split(',')[:2]) <= set((p/f).read_text().splitlines()[0].split(','))
+    except (OSError, IndexError, TypeError, AttributeError, ValueError, yaml.YAMLError): return False
+    return True
+
+def _check_existing(p: Path, files: dict, given: dict):
+    "A one-line LoopError when `p` holds files init would write that are not its own, or settings other than those `given`."
+    foreign = [f for f in files if f not in _KEEP | {'.gitignore'} and (p/f).exists() and not _ours(p, f, files[f])]
+    if foreign: raise LoopError(f"{p}: has its own {', '.join(foreign)}, which `tamil-ser init` writes: use an empty folder, "
+                                'or move them away; nothing was changed')
+    if not (p/'params.yaml').exists(): return
+    import yaml
+    old = yaml.safe_load((p/'params.yaml').read_text())
+    now = dict(old['train'], lab=old['lab'])
+    diff = {k: v for k, v in given.items() if v is not None and v != now.get(k)}
+    if diff: raise LoopError(f"{p}: already a tamil-ser project with {', '.join(f'{k} {now.get(k)}' for k in diff)}; "
+                             f"edit {p/'params.yaml'} to change it (not applied: {', '.join(f'--{k} {v}' for k, v in diff.items())})")
+
+def _merge_ignore(f: Path, text: str) -> bool:
+    "Add init's lines to an existing .gitignore `f`; whether any was missing."
+    have = f.read_text().splitlines()
+    new = [l for l in text.splitlines() if l not in have]
+    if new: _write_atomic(f, f.read_text().rstrip('\n') + '\n' + '\n'.join(new) + '\n')
+    return bool(new)
+
+def _writable(*dirs):
+    "LoopError naming the first of `dirs` (those that exist) where no file can be made; tried by making one, as root ignores modes."
+    for d in (Path(d) for d in dirs):
+        if not d.is_dir(): continue
+        try:
+            fd, f = tempfile.mkstemp(dir=d, prefix='.tamil-ser-check-')
+            os.close(fd)
+            os.unlink(f)
+        except OSError as e: raise LoopError(f'{d}: cannot write here ({e.strerror}); nothing was changed') from None
+
 def init(project, lab=(), backbone:str|None=None, mode:str|None=None, remote:str|None=None, **settings) -> list:
-    "Make `project` a git + DVC continuous-learning project; returns the paths it created ([] when it already was one)."
+    "Make `project` a git + DVC continuous-learning project; the paths it made or changed ([] when it already was one)."
     p = Path(project)
-    p.mkdir(parents=True, exist_ok=True)
+    if p.exists() and not p.is_dir(): raise LoopError(f'{p}: is a file, not a folder')
+    try: p.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise LoopError(f'{p}: cannot make this folder ({e.strerror})') from None
+    _writable(p)
+    labs = [_lab_path(p, f) for f in lab]
+    files = _new_files(p, default_params(labs, backbone=backbone, mode=mode, **settings))
+    _check_existing(p, files, dict(settings, lab=labs or None, backbone=backbone, mode=mode))
     made = []
+    _unlock_git(p)
     if not (p/'.git').exists():
         _git(p, 'init', '-q')
         made.append('.git')
     if not (p/'.dvc').exists():
         _dvc(p, 'init', '-q')
         made.append('.dvc')
+    if not _dvc(p, 'remote', 'list').stdout.strip():             # a new project, or one whose init was killed part way
         for k in ('core.analytics', 'core.check_update'): _dvc(p, 'config', k, 'false')
         _dvc(p, 'remote', 'add', '-d', 'store', _remote(p, remote))
-    files = _new_files(p, default_params([_lab_path(p, f) for f in lab], backbone=backbone, mode=mode, **settings))
+        made.append('.dvc/config')
     for f, text in files.items():
-        if (p/f).exists(): continue
-        (p/f).parent.mkdir(parents=True, exist_ok=True)
-        (p/f).write_text(text)
-        made.append(f)
+        if f == '.gitignore' and (p/f).exists():
+            if _merge_ignore(p/f, text): made.append(f)
+        elif not (p/f).exists():
+            _write_atomic(p/f, text)
+            made.append(f)
     for d in ('data/pool/clips', 'models/archive'): (p/d).mkdir(parents=True, exist_ok=True)
-    if made: _commit(p, 'tamil-ser init: a continuous-learning project')
+    mine = _unrecorded(p, files, made)
+    if _commit(p, 'tamil-ser init: a continuous-learning project', mine): made = list(dict.fromkeys(made + mine))
     return made
 
+def _unrecorded(p: Path, files: dict, made: list) -> list:
+    "The files init wrote, now or in a run killed before its commit, that git's HEAD lacks (never a user's file, nor the votes)."
+    head = set(_git(p, 'ls-tree', '-r', '--name-only', 'HEAD', check=False).stdout.split())
+    own = lambda f: f in made or ((p/f).read_text() == files[f] if f in _KEEP | {'.gitignore'} else _ours(p, f, files[f]))
+    out = [f for f in files if f != 'data/pool/labels.sqlite' and (p/f).exists() and (f in made or f not in head) and own(f)]
+    return out + [f for f in ('.dvc/config', '.dvc/.gitignore', '.dvcignore') if (p/f).exists() and (f in made or f not in head)]
+
 def _commit(p: Path, message:str, paths=None) -> bool:
-    "Stage `paths` (default: the loop's tracked files that exist) and commit; False when there was nothing to commit."
-    paths = [str(f) for f in (paths or _tracked(p)) if (p/f).exists()]
-    paths += _git(p, 'ls-files', '-o', '--exclude-standard', '--', '*.gitignore', '*.dvc').stdout.split()
-    if paths: _git(p, 'add', '--', *paths)
-    if not _git(p, 'diff', '--cached', '--quiet', check=False).returncode: return False
-    _git(p, 'commit', '-q', '-m', message)
+    "Commit `paths` (default: the loop's files) and nothing else: the user's other changes, staged or not, stay as they were."
+    cands = list(dict.fromkeys(map(str, _tracked(p) if paths is None else paths)))
+    known = _git(p, 'ls-files', '--', *cands).stdout.splitlines() if cands else []     # tracked ones, deleted ones too
+    cands = [f for f in cands if (p/f).exists() or any(k == f or k.startswith(f'{f}/') for k in known)]
+    if not cands: return False
+    _git(p, 'add', '-A', '--', *cands)
+    if not _git(p, 'diff', '--cached', '--quiet', '--', *cands, check=False).returncode: return False
+    _git(p, 'commit', '-q', '--only', '-m', message, '--', *cands)      # --only: what else is staged stays staged
     return True
 
 # %% ../nbs/20_loop.ipynb #0000002c
+_ROUND_DIRS = ['data', 'models', 'runs', 'eval', 'gate', 'metrics']   # where DVC writes the .gitignore and .dvc files of a round
+
 def _tracked(p: Path) -> list:
-    "The small files git holds for the loop (what a round commits)."
-    fixed = ['params.yaml', 'dvc.yaml', 'dvc.lock', 'README.md', '.gitignore', '.github', '.dvc/config', '.dvcignore', 'metrics',
-             'eval/metrics.json', 'eval/plots', 'gate/gate.json', 'gate/metrics.json', 'gate/summary.md', 'gate/report.html',
-             'models/history.csv', 'models/champion.dvc', 'models/archive.dvc', 'models/.gitignore', 'data/.gitignore',
-             'data/pool/pool.csv', 'data/pool/splits.csv', 'data/pool/labels.sqlite.dvc', 'data/pool/.gitignore',
-             'data/pool/incoming_votes.csv', 'data/pool/clips/.gitignore']
-    return fixed + [str(f.relative_to(p)) for f in sorted((p/'data'/'pool'/'clips').glob('*.dvc'))]
+    "The small files git holds for a round (what it commits): its settings, pipeline, data pointers, metrics and history."
+    fixed = ['params.yaml', 'dvc.yaml', 'dvc.lock', 'metrics', 'eval/metrics.json', 'eval/plots', 'gate/gate.json',
+             'gate/metrics.json', 'gate/summary.md', 'gate/report.html', 'models/history.csv', 'models/champion.dvc',
+             'models/archive.dvc', 'data/pool/pool.csv', 'data/pool/splits.csv', 'data/pool/labels.sqlite.dvc',
+             'data/pool/incoming_votes.csv']
+    new = _git(p, 'ls-files', '-o', '--exclude-standard', '--', *[f'{d}/*{e}' for d in _ROUND_DIRS for e in ('.gitignore', '.dvc')])
+    tracked = _git(p, 'ls-files', '--', *[f'{d}/*{e}' for d in _ROUND_DIRS for e in ('.gitignore', '.dvc')])
+    return fixed + sorted(set(new.stdout.split()) | set(tracked.stdout.split()))
 
 # %% ../nbs/20_loop.ipynb #0000002e
 def _field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
@@ -589,13 +678,13 @@ def stage_evaluate(p='.'):
                 for v, g in pred.groupby(pred[c].fillna('?').astype(str)): live.log_metric(f'{c}/{v}/uar', uar(g.label, g.pred), plot=False)
             live.log_sklearn_plot('confusion_matrix', pred.label.tolist(), pred.pred.tolist())
     pred.to_csv(p/'eval'/'predictions.csv', index=False)      # after Live, which empties its folder
+    if not len(pred): _write_atomic(p/'eval'/'plots'/'sklearn'/'confusion_matrix.json', '[]')   # declared in dvc.yaml: never missing
     print(f"evaluate: {len(pred)} field test clips")
 
 def stage_gate(p='.'):
     "Stage 5: the challenger against the champion on the field test speakers, to gate/."
     p = Path(p)
-    champ = recover_registry(p)/'champion'
-    res = gate(p/'runs'/'challenger'/'model', champ if champ.is_dir() else None, p/'data'/'test.csv', out=p/'gate',
+    res = gate(p/'runs'/'challenger'/'model', _champion_dir(p), p/'data'/'test.csv', out=p/'gate',
                rules=_params(p)['gate'], checked=True)         # the validate stage kept only usable clips
     num = dict(promote=int(res['decision'] == 'promote'), n=res['n'], delta=res['delta'],
                challenger_uar=(res['challenger'] or {}).get('uar'), champion_uar=(res['champion'] or {}).get('uar'))
@@ -628,18 +717,22 @@ def _project(project) -> Path:
     return p
 
 def _track_data(p: Path):
-    "Checkpoint the vote store, place new speakers, and put new pool batches and the votes under DVC."
+    "Finish what the pool has part way, checkpoint the vote store, place new speakers, and put the batches and votes under DVC."
     pool = p/_params(p)['pool']
     db = pool/'labels.sqlite'
+    from tamil_ser.collect import recover_pool
     from tamil_ser.votes import Votes
     from tamil_ser.labels import take_incoming
+    for line in recover_pool(pool): print(f'retrain: {line}')   # a removal or a collect that stopped part way
     take_incoming(pool, verbose=False)          # votes from collect in
     Votes(pool).close()                         # the schema made before DVC hashes it
     if db.exists() and db.stat().st_size:
         with sqlite3.connect(db) as c: c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
     if (pool/'pool.csv').exists(): _field_splits(pool, _params(p)['field'].get('test_share', 0.3))
-    new = [d for d in sorted((pool/'clips').glob('*')) if d.is_dir() and not Path(f'{d}.dvc').exists()]
-    _dvc(p, 'add', '-q', *[str(d.relative_to(p)) for d in new], str(db.relative_to(p)))
+    batches = [d for d in sorted((pool/'clips').glob('*')) if d.is_dir() and not d.name.startswith('.')]
+    emptied = [f for f in sorted((pool/'clips').glob('*.dvc')) if not f.with_suffix('').is_dir()]
+    if emptied: _dvc(p, 'remove', '-q', *[str(f.relative_to(p)) for f in emptied])
+    _dvc(p, 'add', '-q', *[str(d.relative_to(p)) for d in batches], str(db.relative_to(p)))   # new batches, changed ones
 
 def _round_id(p: Path) -> tuple:
     "The round's id (hash of the gate stage's inputs in dvc.lock) and the data hashes it was trained and judged on."
@@ -669,7 +762,7 @@ def _unlock_git(p: Path):
     "Remove a git index lock left by a git killed mid-commit (older than a minute)."
     f = p/'.git'/'index.lock'
     if f.exists() and datetime.datetime.now().timestamp() - f.stat().st_mtime > 60:
-        print(f'retrain: removing {f}, left by a git process that was killed')
+        print(f'tamil-ser: removing {f}, left by a git process that was killed')
         f.unlink()
 
 def _unlock_dvc(p: Path):
@@ -691,18 +784,34 @@ def _unlock_dvc(p: Path):
         os.replace(tmp, f)
 
 # %% ../nbs/20_loop.ipynb #00000039
+def _no_round(p: Path) -> str|None:
+    "Why a round cannot be judged (no labelled clip of a field test speaker yet), or None when it can."
+    if len(pd.read_csv(p/'data'/'test.csv')): return None
+    pool = p/_params(p)['pool']
+    s = pd.read_csv(pool/'splits.csv', dtype=str) if (pool/'splits.csv').exists() else pd.DataFrame(columns=['split'])
+    n = int((s.split == 'test').sum())
+    why = (f'none of the {n} field test speakers ({pool/"splits.csv"}) has a labelled clip yet; label some of theirs '
+           f'(`tamil-ser queue {pool} --test --strategy random`)') if n else \
+          'the field test set has no speakers yet (about 30% of new speakers go there); collect and label more speakers'
+    return f'no round: {why}, then run retrain again'
+
 def retrain(project, push:bool=True, verbose:bool=True) -> dict:
     "One round of the loop in `project`: export, `dvc repro`, gate, promote or not, history, git commit, `dvc push`."
     p = _project(project)
+    _writable(p, p/'.git', p/'.dvc', p/'models', p/_params(p)['pool'])     # a read-only project: one line, nothing changed
     recover_registry(p)
     _unlock_git(p)
     _unlock_dvc(p)
     say = print if verbose else (lambda *a: None)
     _track_data(p)
     stale = json.loads(_dvc(p, 'status', '--json').stdout or '{}')
-    if stale:
-        say(f"retrain: running the pipeline ({', '.join(sorted(stale))} changed)")
-        _dvc(p, 'repro', '-q')
+    if stale: say(f"retrain: running the pipeline ({', '.join(sorted(stale))} changed)")
+    if stale or not (p/'data'/'test.csv').exists(): _dvc(p, 'repro', '-q', 'validate')
+    if why := _no_round(p):                     # nothing to judge on: no training, no round, the data kept
+        if _commit(p, f'retrain: the field data ({why})') and push and _dvc(p, 'remote', 'list').stdout.strip(): _dvc(p, 'push', '-q')
+        say(f'retrain: {why}')
+        return dict(run=None, new=False, decision=None, gate=None)
+    if stale: _dvc(p, 'repro', '-q')
     g, (run, data) = json.loads((p/'gate'/'gate.json').read_text()), _round_id(p)
     done = run in set(loop_history(p).run)
     if not done:
@@ -723,6 +832,9 @@ def _fail(cmd:str, e) -> int:
     print(f'tamil-ser {cmd}: error: {e}', file=sys.stderr)
     return 2
 
+_INIT_FILES = ['params.yaml', 'dvc.yaml', 'README.md', '.github/workflows/retrain.yml', 'data/pool/pool.csv', 'data/pool/splits.csv',
+               'data/pool/labels.sqlite', 'models/history.csv']
+
 def init_cli(argv:list|None=None) -> int:
     "tamil-ser init DIR --lab CSV... [--backbone B] [--mode M] [--remote URL]"
     ap = argparse.ArgumentParser(prog='tamil-ser init', description='Make DIR a git + DVC continuous-learning project.')
@@ -732,9 +844,11 @@ def init_cli(argv:list|None=None) -> int:
     ap.add_argument('--mode', choices=['finetune', 'probe'])
     ap.add_argument('--remote', help='DVC remote URL (s3://, gs://, ssh://, a folder); default: DIR-dvc-remote beside DIR')
     a = ap.parse_args(argv)
+    had = [f for f in _INIT_FILES if (Path(a.dir)/f).exists()] if Path(a.dir).is_dir() else []
     try: made = init(a.dir, a.lab, a.backbone, a.mode, a.remote)
     except (DataError, LoopError) as e: return _fail('init', e)
-    print(f'{a.dir}: made a tamil-ser project ({len(made)} new: {", ".join(made)})' if made else
+    kept = f"; kept what was there: {', '.join(had)}" if had else ''
+    print(f'{a.dir}: made a tamil-ser project ({len(made)} new: {", ".join(made)}){kept}' if made else
           f'{a.dir}: already a tamil-ser project; nothing changed (edit params.yaml to change settings)')
     return 0
 
@@ -765,7 +879,7 @@ def retrain_cli(argv:list|None=None) -> int:
     ap.add_argument('--no-push', action='store_true', help='skip dvc push')
     a = ap.parse_args(argv)
     try: retrain(a.dir, push=not a.no_push)
-    except (DataError, LoopError) as e: return _fail('retrain', e)
+    except (DataError, LoopError, OSError) as e: return _fail('retrain', e)
     return 0
 
 def rollback_cli(argv:list|None=None) -> int:

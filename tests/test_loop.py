@@ -5,10 +5,12 @@ through tamil_ser.votes and tamil_ser.labels."""
 import hashlib, json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
+from conftest import cli
+from frozen import frozen
 from tamil_ser.data import EMOTIONS
 from tamil_ser.votes import add_vote
-from tamil_ser.loop import (champion_run, gate, gate_cli, init, init_cli, loop_history, resolve_model, retrain_cli,
-                            rollback_cli)
+from tamil_ser.loop import (champion_run, gate, gate_cli, init, init_cli, loop_history, promote, recover_registry, resolve_model,
+                            retrain_cli, rollback_cli)
 
 SR = 16000
 # emotion -> (f0 Hz, amplitude, tremolo Hz, f0 slope per second): a crude but learnable 'voice'
@@ -198,3 +200,212 @@ def test_gate_cli(tmp_path, field, capsys):
     assert json.loads((tmp_path/'g'/'gate.json').read_text())['decision'] == 'promote'
     assert gate_cli([str(tmp_path/'good'/'model'), 'none', str(tmp_path/'missing.csv'), '--out', str(tmp_path/'g')]) == 2
     assert 'tamil-ser gate: error:' in capsys.readouterr().err
+
+# ---- issue 19: a new project, the user's own work, init into a folder with files, one-line errors ----------------------
+
+def git(d, *args):
+    return subprocess.run(['git', *args], cwd=d, capture_output=True, text=True).stdout
+
+def snapshot(d):
+    "Every file under `d` and its bytes."
+    return {str(f.relative_to(d)): f.read_bytes() for f in Path(d).rglob('*') if f.is_file()}
+
+def test_new_project_without_test_votes_then_with(tmp_path, lab, capsys):
+    "No labelled clip of a field test speaker yet: one line, no round, the pipeline still runs; and rounds commit only their own files."
+    d = new_project(tmp_path, lab)
+    pool = d/'data'/'pool'
+    b = add_batch(pool, 'b1', FIELD[:9], vote=False)
+    test = b.speaker.isin(FIELD[:6])
+    for cid, e in zip(b.clip_id[~test], b._label[~test]): add_vote(pool, cid, 'oracle', e)   # training speakers only
+    (d/'notes.md').write_text('my own notes\n')
+    git(d, 'add', 'notes.md')                                  # the user's own work, staged
+    (d/'README.md').write_text((d/'README.md').read_text() + '\nmy edit\n')          # ...and an edit not staged
+    capsys.readouterr()
+    assert retrain_cli([str(d)]) == 0
+    out = capsys.readouterr()
+    said = [l for l in out.out.splitlines() if 'no round' in l]
+    assert len(said) == 1 and 'none of the 6 field test speakers' in said[0] and not out.err, out
+    assert loop_history(d).empty and champion_run(d) is None
+    r = subprocess.run([sys.executable, '-m', 'dvc', 'repro', '-q'], cwd=d, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr              # every stage's declared outputs appear, plots too
+    for cid, e in zip(b.clip_id[test], b._label[test]): add_vote(pool, cid, 'oracle', e)
+    assert retrain_cli([str(d)]) == 0
+    assert list(loop_history(d).decision) == ['promote']
+    assert git(d, 'diff', '--cached', '--name-only').split() == ['notes.md']        # still staged
+    assert git(d, 'log', '--all', '--format=%h', '--', 'notes.md') == ''             # in no commit
+    assert git(d, 'diff', '--name-only').split() == ['README.md'] and 'my edit' in (d/'README.md').read_text()
+
+def test_init_into_a_folder_with_files(tmp_path, lab, capsys):
+    "Another tool's params.yaml or history.csv: refused in one line, nothing made; a README, .gitignore and staged work: kept."
+    d = tmp_path/'p'
+    d.mkdir()
+    for f, text in (('params.yaml', 'lr: 0.1\n'), ('models/history.csv', 'date,score\n2024-01-01,0.5\n')):
+        (d/f).parent.mkdir(parents=True, exist_ok=True)
+        (d/f).write_text(text)
+        before = snapshot(d)
+        capsys.readouterr()
+        assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps']) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f in err and snapshot(d) == before and not (d/'.git').exists(), err
+        (d/f).unlink()
+    subprocess.run(['git', 'init', '-q', str(d)], check=True)
+    (d/'README.md').write_text('# my project\n')
+    (d/'.gitignore').write_text('*.log\n')
+    (d/'todo.txt').write_text('call Meena\n')
+    git(d, 'add', 'todo.txt')
+    capsys.readouterr()
+    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
+    assert 'kept what was there: README.md' in capsys.readouterr().out
+    assert (d/'README.md').read_text() == '# my project\n'
+    assert (d/'.gitignore').read_text().startswith('*.log\n') and 'models/.incoming/' in (d/'.gitignore').read_text()
+    assert git(d, 'diff', '--cached', '--name-only').split() == ['todo.txt'] and not git(d, 'log', '--all', '--', 'todo.txt')
+    import yaml
+    assert yaml.safe_load((d/'params.yaml').read_text())['train']['backbone'] == 'egemaps'
+    capsys.readouterr()
+    assert init_cli([str(d), '--backbone', 'compare']) == 2                         # not silently ignored
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and 'backbone egemaps' in err and '--backbone compare' in err, err
+    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps']) == 0 and 'nothing changed' in capsys.readouterr().out
+
+def test_init_and_retrain_refuse_in_one_line(tmp_path, lab, capsys):
+    "init on a file or under a read-only folder, retrain on a read-only project: one line, exit 2, nothing changed."
+    (tmp_path/'afile').write_text('not a folder\n')
+    ro = tmp_path/'ro'
+    ro.mkdir()
+    d = new_project(tmp_path, lab)
+    before = snapshot(d)
+    capsys.readouterr()
+    with frozen(ro): rc = [init_cli([str(tmp_path/'afile'), '--lab', str(lab)]), init_cli([str(ro/'proj'), '--lab', str(lab)])]
+    with frozen(d): rc.append(retrain_cli([str(d)]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == [2, 2, 2] and len(err) == 3 and 'is a file' in err[0] and 'ro' in err[1] and 'cannot write' in err[2], err
+    assert not (ro/'proj').exists() and snapshot(d) == before
+
+# ---- the registry: readers leave a promotion alone, writers wait for it, kills leave it whole --------------------------
+
+PROMOTE_SLOWLY = """
+import shutil, sys, time
+copytree = shutil.copytree
+def slow(a, b):
+    time.sleep(float(sys.argv[4]) if '.incoming' in b else 0)     # the champion being installed takes its time
+    return shutil.copy2(a, b)
+shutil.copytree = lambda src, dst, **kw: copytree(src, dst, copy_function=slow, **kw)
+from tamil_ser.loop import promote
+print('ready', flush=True)
+promote(sys.argv[1], sys.argv[2], sys.argv[3])
+"""
+
+def promoting(bundle, proj, run, wait=1.0):
+    "A promotion of `bundle` in a child process, slowed while it installs; returned once it is installing."
+    p = subprocess.Popen([sys.executable, '-c', PROMOTE_SLOWLY, str(bundle), str(proj), run, str(wait)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'ready'
+    t0 = time.time()
+    while not (proj/'models'/'.incoming').exists():
+        assert p.poll() is None and time.time() - t0 < 60
+        time.sleep(0.01)
+    return p
+
+def fake_bundle(d, run, n=5):
+    d.mkdir(parents=True)
+    (d/'tamil_ser.json').write_text(json.dumps(dict(run=run)))
+    for i in range(n): (d/f'part{i}.bin').write_bytes(os.urandom(1000))
+    return d
+
+def whole(proj, runs):
+    "The registry holds one whole champion of `runs` and nothing half made."
+    m = proj/'models'
+    run, meta = json.loads((m/'champion'/'registry.json').read_text())['run'], json.loads((m/'champion'/'tamil_ser.json').read_text())
+    assert run == champion_run(proj) and run in runs and meta.get('run', run) == run      # the bundle is the one it names
+    assert not (m/'.incoming').exists() and not (m/'.outgoing').exists() and not list((m/'archive').glob('.*'))
+
+def test_gate_during_a_promotion_leaves_it_alone(tmp_path, field):
+    "`tamil-ser gate` on a project reads its champion while a promotion installs another: the promotion completes."
+    tr, test_csv, te = field
+    te.assign(path=[str((test_csv.parent/p).resolve()) for p in te.path]).to_csv(test_csv, index=False)
+    trained(tmp_path, tr.assign(path=[str((test_csv.parent/p).resolve()) for p in tr.path]), 'good')
+    bundle, proj = tmp_path/'good'/'model', tmp_path/'proj'
+    promote(bundle, proj, 'a')
+    p = promoting(bundle, proj, 'b', wait=2.0)
+    assert gate_cli([str(bundle), str(proj), str(test_csv), '--out', str(tmp_path/'g')]) == 0
+    assert p.wait(120) == 0
+    whole(proj, ['b'])
+
+def test_recovery_waits_for_a_promotion(tmp_path):
+    "What retrain and rollback run first, recover_registry, holds the registry's lock: it waits for a promotion to end."
+    proj = tmp_path/'proj'
+    promote(fake_bundle(tmp_path/'a', 'a'), proj, 'a')
+    p = promoting(fake_bundle(tmp_path/'b', 'b'), proj, 'b')
+    recover_registry(proj)
+    assert p.wait(5) == 0
+    whole(proj, ['b'])
+
+def test_promotion_killed_anywhere_leaves_one_champion(tmp_path):
+    "SIGKILL at any moment of a promotion: after recovery the champion is the old one or the new one, whole."
+    import random
+    proj, rng = tmp_path/'proj', random.Random(3)
+    promote(fake_bundle(tmp_path/'a', 'a'), proj, 'a')
+    for i in range(5):
+        p = promoting(fake_bundle(tmp_path/f'b{i}', f'b{i}'), proj, f'b{i}', wait=0.3)
+        time.sleep(rng.uniform(0, 2))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert Path(resolve_model(proj)).is_dir()                # readers find a champion at every moment
+        recover_registry(proj)
+        whole(proj, ['a'] + [f'b{j}' for j in range(i + 1)])
+
+# ---- withdrawal in a project: the toolkit's copies go, what it cannot rewrite is named with its command ----------------
+
+def test_withdrawal_in_a_project(tmp_path, lab, monkeypatch):
+    "After `collect remove`, no file of the project outside git and models holds the speaker's clips; the next round runs."
+    import tamil_ser.features as F
+    from tamil_ser.features import embed
+    monkeypatch.setenv('TAMIL_SER_CACHE', str(tmp_path/'cache'))           # the stages' processes cache features here
+    monkeypatch.setattr(F, 'CACHE', tmp_path/'cache')
+    d = new_project(tmp_path, lab)
+    pool = d/'data'/'pool'
+    add_batch(pool, 'b1', FIELD[:9])
+    assert retrain_cli([str(d)]) == 0                          # DVC holds the clips; exports, predictions, caches exist
+    t = pd.read_csv(pool/'pool.csv', dtype=str)
+    mine = t[t.speaker == FIELD[0]]                            # a field test speaker: in the exports and the predictions
+    files = [pool/p for p in mine.path]
+    md5s = [hashlib.md5(f.read_bytes()).hexdigest() for f in files]
+    objects = [d/'.dvc'/'cache'/'files'/'md5'/m[:2]/m[2:] for m in md5s]
+    embed([str(f) for f in files], 'egemaps', cache=tmp_path/'own', progress=False)   # the names embed gives their features
+    cached = lambda: {f.name for f in (tmp_path/'cache'/'embeddings').rglob('*.npy')}
+    theirs = {f.name for f in (tmp_path/'own').rglob('*.npy')}
+    assert all(f.exists() for f in objects) and theirs <= cached() and len(cached()) > len(theirs)
+    r = cli('collect', 'remove', pool, '--speaker', FIELD[0])
+    print(r.stdout)
+    assert r.returncode == 0 and f'removed {len(mine)} clips of speaker {FIELD[0]}' in r.stdout, r.stdout + r.stderr
+    assert 'filter-repo --force --replace-text' in r.stdout and 'dvc gc --workspace --cloud --remote store' in r.stdout, r.stdout
+    assert not any(f.exists() for f in files + objects) and not theirs & cached() and cached()
+    for f, b in snapshot(d).items():                           # exports, predictions, splits, votes (overwritten): all clean
+        if f.startswith(('.git/', '.dvc/tmp/', 'models/', 'runs/')): continue
+        assert not any(c.encode() in b for c in mine.clip_id), f
+    assert f'{FIELD[0]},' not in (pool/'splits.csv').read_text()
+    st = subprocess.run([sys.executable, '-m', 'dvc', 'status', '--json', 'data/pool/clips/b1.dvc', 'data/pool/labels.sqlite.dvc'],
+                        cwd=d, capture_output=True, text=True)
+    assert json.loads(st.stdout or '{}') == {}, st.stdout      # DVC records the batch and the votes without them
+    rx = next((d/'.git').glob('tamil-ser-withdrawn-*.txt')).read_text()
+    assert all(c in rx for c in mine.clip_id)                  # the expressions that purge the history
+    assert retrain_cli([str(d)]) == 0 and len(loop_history(d)) == 2
+
+def test_init_killed_anywhere_then_run_again(tmp_path, lab):
+    "SIGKILL at any moment of `init` (files are written whole): running it again makes the whole project and commits it."
+    import random, yaml
+    rng = random.Random(4)
+    code = 'import sys; from tamil_ser.loop import init_cli; print("ready", flush=True); sys.exit(init_cli(sys.argv[1:]))'
+    for i in range(3):
+        d = tmp_path/f'p{i}'
+        p = subprocess.Popen([sys.executable, '-c', code, str(d), '--lab', str(lab), '--backbone', 'egemaps'], stdout=subprocess.PIPE,
+                             text=True, start_new_session=True)
+        assert p.stdout.readline().strip() == 'ready'
+        time.sleep(rng.uniform(0.5, 5))
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        if (d/'.git'/'index.lock').exists(): os.utime(d/'.git'/'index.lock', (0, 0))   # as if a minute had passed
+        assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps']) == 0
+        assert yaml.safe_load((d/'params.yaml').read_text())['train']['backbone'] == 'egemaps'
+        assert 'store' in subprocess.run([sys.executable, '-m', 'dvc', 'remote', 'list'], cwd=d, capture_output=True, text=True).stdout
+        for f in ('params.yaml', 'dvc.yaml', 'README.md', 'data/pool/pool.csv', 'models/history.csv', '.dvc/config'):
+            assert git(d, 'ls-tree', '--name-only', 'HEAD', '--', f).strip() == f, (i, f)       # committed
