@@ -6,15 +6,15 @@ Docs: https://tamil-ser.github.io/tamil-ser/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d1fdb5d3
 from __future__ import annotations
-import functools, os, secrets, shutil, sys, tempfile
+import contextlib, functools, os, re, secrets, shutil, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'UserError', 'user_message', 'one_line_errors', 'part_name', 'move', 'write_with', 'write_bytes',
-           'write_text', 'write_table', 'pid_alive', 'recover_folder', 'swap_folder', 'utc_now', 'str_col', 'quoted',
-           'rel_path']
+           'write_text', 'write_table', 'pid_alive', 'recover_folder', 'swap_folder', 'clear_parts', 'try_lock',
+           'lock_folder', 'utc_now', 'str_col', 'quoted', 'rel_path']
 
 # %% ../nbs/00_core.ipynb #df8f7f86
 class UserError(ValueError):
@@ -122,6 +122,48 @@ def swap_folder(folder, write) -> Path:
     move(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder
+
+# %% ../nbs/00_core.ipynb #63d22b87
+def _part_pid(name: str) -> int | None:
+    "The process id in a temporary name made by `part_name` (None for any other name)."
+    m = re.match(r'^\..+\.(\d+)\.[0-9a-f]{6}\.part(\.[^.]*)?$', name)
+    return int(m.group(1)) if m else None
+
+def clear_parts(folder) -> int:
+    "Delete the temporary files in `folder` left by writers that died; how many."
+    n = 0
+    for f in Path(folder).glob('.*.part*'):
+        pid = _part_pid(f.name)
+        if pid is not None and f.is_file() and not pid_alive(pid):
+            f.unlink(missing_ok=True)
+            n += 1
+    return n
+
+# %% ../nbs/00_core.ipynb #279f97f4
+try: import fcntl
+except ImportError: fcntl = None
+
+def try_lock(d) -> int | None:
+    "An exclusive lock on folder `d` itself if no other process holds it: its descriptor (close it to let go), else None."
+    if fcntl is None: return -1
+    fd = os.open(d, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+@contextlib.contextmanager
+def lock_folder(d, wait: float = 600., what: str = 'folder'):
+    "Hold folder `d` for one write, waiting up to `wait` s for another writer; a `UserError` naming `what` after that."
+    t0 = time.monotonic()
+    while (fd := try_lock(d)) is None:
+        if time.monotonic() - t0 >= wait:
+            raise UserError(f'{d}: another process has been writing to this {what} for over {wait:.0f} s; try again')
+        time.sleep(0.05)
+    try: yield fd
+    finally:
+        if fd >= 0: os.close(fd)
 
 # %% ../nbs/00_core.ipynb #d5133c16
 def utc_now(compact: bool = False) -> str:
