@@ -13,7 +13,12 @@
   round takes about a second), features z-scored per corpus (EmoDB with EmoDB's statistics, RAVDESS with those of all RAVDESS
   clips, unlabelled: the `norm='source'` adaptation), the 1000 features with the highest ANOVA F on the training clips.
 - Strategies: random, uncertainty, diverse, default (diverse + 10 % random); seeds 0 1 2 (seed changes the queue's randomness).
+  `spread` asks the queue with no model at all, every round (the model-free default: picks spread over features and actors);
+  `cold` is what a new project does: no model for the first queue, the default strategy with the round's model after it.
 - Goal (issue 12): `default` reaches random's UAR at 200 labels with at most 120 labels.
+- `--field cold` (issue 21): a field where the lab model is near chance. RAVDESS with its actors confounded (one or two emotions
+  each, as in `norm.py`), its audio band-limited to a telephone's 300-3400 Hz and mixed with pink noise at 5 dB SNR, written
+  once to benchmarks/out/cold_field/ (features cached like any clip).
 
 Writes DIR/curves.csv, DIR/summary.json and DIR/active_learning.png (default DIR: benchmarks/out/active_learning).
 """
@@ -24,7 +29,10 @@ import numpy as np, pandas as pd
 from tamil_ser.data import EMOTIONS, read_manifest, five_class
 from tamil_ser.features import embed
 from tamil_ser.model import SERModel
-from tamil_ser.votes import Votes, export_labels, queue, vote_label
+from tamil_ser.acquire import queue
+from tamil_ser.labels import export_labels
+from tamil_ser.votes import Votes, vote_label
+from norm import confounded      # benchmarks/norm.py: one or two emotions per actor
 
 DATA = Path(__file__).resolve().parents[2]/'shared'/'data'
 
@@ -50,10 +58,32 @@ def fit(Z, y, seed=0):
 
 def zscore(X): return (X - X.mean(0)) / (X.std(0) + 1e-6), X.mean(0), X.std(0) + 1e-6
 
-def load(backbone):
-    "EmoDB (five classes) and all of RAVDESS with their features (through the cache), and the actor split."
+def degrade(x, sr, seed, snr_db=5.):
+    "Telephone band (300-3400 Hz) and pink noise at `snr_db`."
+    from scipy.signal import butter, sosfilt
+    y = sosfilt(butter(6, [300, 3400], 'bandpass', fs=sr, output='sos'), x)
+    w = np.fft.irfft(np.fft.rfft(np.random.default_rng(seed).normal(size=len(y))) / np.sqrt(np.arange(len(y) // 2 + 1) + 1), len(y))
+    w *= np.sqrt(np.mean(y ** 2) / (np.mean(w ** 2) + 1e-12)) * 10 ** (-snr_db / 20)
+    return (y + w).astype(np.float32)
+
+def cold_field(field: pd.DataFrame, out=Path('benchmarks/out/cold_field')) -> pd.DataFrame:
+    "RAVDESS confounded, band-limited and noisy, written once under `out`."
+    import soundfile as sf
+    from tamil_ser.audio import load_audio
+    m = confounded(field).reset_index(drop=True)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, p in enumerate(m.path):
+        f = (out/Path(p).name).resolve()
+        if not f.exists(): sf.write(f, degrade(load_audio(p), 16000, i), 16000)
+        paths.append(str(f))
+    return m.assign(path=paths)
+
+def load(backbone, cold=False):
+    "EmoDB (five classes) and all of RAVDESS (or its cold version) with their features (through the cache), and the actor split."
     lab = five_class(read_manifest(DATA/'emodb'/'manifest.csv'), verbose=False)
     field = read_manifest(DATA/'ravdess'/'manifest.csv')
+    if cold: field = cold_field(field)
     t = time.time()
     XL, XF = embed(lab, backbone, progress=True)[:, 0], embed(field, backbone, progress=True)[:, 0]
     print(f'features: {len(lab)} EmoDB + {len(field)} RAVDESS clips in {time.time() - t:.0f} s ({backbone})')
@@ -72,6 +102,9 @@ def make_pool(root, field, test):
     pd.DataFrame(dict(speaker=sorted(set(f.speaker)), split='train')).to_csv(root/'splits.csv', index=False)
     return root, dict(zip(ids, f.index))
 
+QUEUES = dict(spread=(lambda r: False, 'default'),   # strategy -> (whether round r's queue may ask the model, queue strategy)
+              cold=(lambda r: r > 1, 'default'))
+
 def run(strategy, seed, ctx, rounds, per_round, work):
     "UAR on the field test set after 0..rounds rounds of `per_round` oracle labels under `strategy`."
     from sklearn.metrics import balanced_accuracy_score
@@ -81,7 +114,8 @@ def run(strategy, seed, ctx, rounds, per_round, work):
     out = [dict(strategy=strategy, seed=seed, labels=0, trained=0, uar=balanced_accuracy_score(yte, model.clf.predict(ZF[te])))]
     v = Votes(pool)
     for r in range(1, rounds + 1):
-        q = queue(pool, model, n=per_round, strategy=strategy, seed=seed * 1000 + r, progress=False)
+        ask, how = QUEUES.get(strategy, (lambda r: True, strategy))
+        q = queue(pool, model if ask(r) else None, n=per_round, strategy=how, seed=seed * 1000 + r, progress=False, backbone=bb)
         answers = [vote_label(field.label[row_of[c]]) for c in q.clip_id]
         v.add_many(pd.DataFrame(dict(clip_id=q.clip_id, annotator='oracle', label=answers, at='', note='', seconds=np.nan)))
         m = export_labels(pool, verbose=False)
@@ -141,6 +175,7 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--per-round', type=int, default=40)
     ap.add_argument('--strategies', nargs='+', default=['random', 'uncertainty', 'diverse', 'default'])
+    ap.add_argument('--field', default='ravdess', choices=['ravdess', 'cold'], help='cold: confounded, band-limited, noisy RAVDESS')
     ap.add_argument('--out', default='benchmarks/out/active_learning')
     ap.add_argument('--curves', nargs='+', metavar='CSV', help='no runs: summarise and plot curves.csv files of earlier runs together')
     a = ap.parse_args(argv)
@@ -148,7 +183,7 @@ def main(argv=None):
     warnings.filterwarnings('ignore', module='sklearn')     # constant ComParE features on a few clips: harmless
     if not (DATA/'ravdess'/'manifest.csv').exists():
         sys.exit(f'active_learning: no {DATA}/ravdess/manifest.csv: this benchmark needs ../shared/data')
-    lab, XL, field, XF, test = load(a.backbone)
+    lab, XL, field, XF, test = load(a.backbone, a.field == 'cold')
     ZL, (ZF, mu, sd) = zscore(XL)[0], zscore(XF)
     te = np.flatnonzero(field.speaker.isin(test) & field.label.isin(EMOTIONS))
     yte = field.label.iloc[te].map(EMOTIONS.index).to_numpy()

@@ -42,8 +42,10 @@ def build(manifest, out, minutes=None, seed=0, onset_db=35.):
 CHILD = """
 import json, resource, sys, time
 t0 = time.time()
-from tamil_ser.collect import collect, Pool, _vad_model
-_vad_model()
+from tamil_ser.collect import collect
+from tamil_ser.pool import Pool
+from tamil_ser.vad import shared_vad
+shared_vad()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
 t, c = time.time(), time.process_time()
 s = collect(sys.argv[1], sys.argv[2], progress=False)

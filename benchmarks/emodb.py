@@ -28,7 +28,7 @@ def lr_uar(X, d, fold, C) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from tamil_ser.train import uar
+    from tamil_ser.scores import uar
     p = np.empty(len(d), object)
     for i in np.unique(fold):
         te = fold == i

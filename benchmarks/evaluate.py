@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from tamil_ser.data import EMOTIONS
 from tamil_ser.evaluate import report
-from tamil_ser.train import boot_uar, metrics
+from tamil_ser.scores import boot_uar, metrics
 
 def fake_predictions(n: int, seed=0) -> pd.DataFrame:
     "A predictions table shaped like train/evaluate's, from a pretend classifier."

@@ -18,7 +18,8 @@ from tamil_ser.audio import SR
 from tamil_ser.data import EMOTIONS
 from tamil_ser.features import quiet_hf
 from tamil_ser.model import freeze, hf_classifier, n_trainable
-from tamil_ser.train import class_weights, optimizer
+from tamil_ser.probe import class_weights
+from tamil_ser.finetune import optimizer
 
 def base_model():
     "wav2vec2-base-sized audio classifier with random weights and our labels."

@@ -20,7 +20,9 @@ import numpy as np, pandas as pd
 from tamil_ser.data import EMOTIONS, norm_label, read_manifest
 from tamil_ser.labels import import_votes
 from tamil_ser.acquire import queue
-from tamil_ser.loop import champion_run, init, loop_history, retrain
+from tamil_ser.loop import retrain
+from tamil_ser.project import init
+from tamil_ser.registry import champion_run, loop_history
 import yaml
 
 DATA = Path(__file__).resolve().parents[1].parent/'shared'/'data'

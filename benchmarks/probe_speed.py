@@ -27,7 +27,8 @@ def main():
         import numpy as np, torch
         import tamil_ser.features as tf
         from tamil_ser.data import LABEL2ID
-        from tamil_ser.train import train, fit_probe
+        from tamil_ser.train import train
+        from tamil_ser.probe import fit_probe
         sys.path.insert(0, str(Path(__file__).parent)); from validate import make_clips
         if a.threads: torch.set_num_threads(a.threads)
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import UserError, one_line_errors, rel_path, write_table, write_text
 from .flags import add_flags, flag_values
-from .audio import load_audio
+from .audio import MAX_SECONDS, load_audio
 from .data import EMOTIONS, DataError
 from .predict import get_model
-from .pool import field_splits, pool_features, pool_root, pool_rows
+from .pool import clip_splits, find_project, pool_features, pool_root, pool_rows, project_params
 from .votes import ANSWERS, TAMIL_WORDS
 from .labels import consensus, pool_votes
 
 # %% auto #0
-__all__ = ['QUEUE_SKIP', 'STRATEGIES', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced', 'queue',
-           'queue_cli', 'labelstudio_config', 'export_labelstudio']
+__all__ = ['QUEUE_SKIP', 'STRATEGIES', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced',
+           'rank_spread', 'queue', 'queue_cli', 'labelstudio_config', 'export_labelstudio']
 
 # %% ../nbs/19_acquire.ipynb #a9ba6b51
 QUEUE_SKIP = ('short', 'quiet', 'clipped', 'music', 'nospeech')    # quality tags a queue never offers
@@ -112,12 +112,36 @@ def rank_balanced(P, accents, n:int) -> np.ndarray:
     d['turn'] = d.groupby('cell').cumcount()
     return d.sort_values(['turn', 'u'], ascending=[True, False], kind='stable').index.to_numpy()[:n]
 
+# %% ../nbs/19_acquire.ipynb #45fbe29a
+def rank_spread(E,                 # features of the candidates, (clips, dims)
+                groups,            # each candidate's group: its speaker, or its origin recording where it has none
+                n:int,             # how many to pick
+                taken=None,        # clips already labelled per group (a dict), so new picks go to other groups first
+                seed:int=0,        # the seed of k-means
+               ) -> np.ndarray:
+    "`n` rows spread over `groups` and the features: each the central clip of a new k-means cluster, from a least-picked group."
+    from sklearn.cluster import KMeans
+    groups = np.asarray(groups, str)
+    S = _space(E, seed=seed)[0]
+    k = min(n, len(np.unique(S.round(6), axis=0)))
+    if k == 0: return np.array([], int)
+    km = KMeans(k, n_init=1, random_state=seed).fit(S)
+    size = np.bincount(km.labels_, minlength=k)[km.labels_]
+    dist = np.linalg.norm(S - km.cluster_centers_[km.labels_], axis=1)
+    count, covered, picks = dict(taken or {}), set(), []
+    for _ in range(k):
+        free = np.setdiff1d(np.arange(len(S)), picks)
+        best = min(free, key=lambda i: (count.get(groups[i], 0), km.labels_[i] in covered, -size[i], dist[i]))
+        count[groups[best]] = count.get(groups[best], 0) + 1
+        covered.add(km.labels_[best])
+        picks.append(best)
+    return np.array(picks, int)
+
 # %% ../nbs/19_acquire.ipynb #e4dbc4a5
 def _candidates(pool, t, exclude:set, skip_quality, test:bool) -> pd.DataFrame:
     "Pool rows a queue may offer: not duplicates, not of bad quality, of train (or, with `test`, of test) speakers, not in `exclude`."
     bad_q = t.quality.str.split(';').map(lambda tags: bool(set(tags) & set(skip_quality)))
-    sp = field_splits(pool).set_index('speaker').split
-    in_test = t.speaker.map(sp).fillna('train') == 'test'
+    in_test = clip_splits(pool, t) == 'test'
     c = t[(t.duplicate_of == '') & ~bad_q & (in_test if test else ~in_test)]
     return c[~c.clip_id.isin(exclude)].drop_duplicates('clip_id').reset_index(drop=True)
 
@@ -130,11 +154,15 @@ def _disagreement(c, votes, n) -> tuple[np.ndarray, np.ndarray]:
     return pos[cs.index].to_numpy(), 1 - cs.agreement.to_numpy()
 
 # %% ../nbs/19_acquire.ipynb #e8ed188e
-def _mix_random(main, rest, n:int, share:float, rng) -> tuple[np.ndarray, list]:
-    "`main` picks with about `share` of `n` random picks from `rest` spread evenly through them; (order, which strategy)."
-    k = min(len(rest), int(round(share * n)) if n >= 10 else int(share > 0 and n >= 3))
+def _random_count(n:int, share:float) -> int:
+    "How many of `n` picks are random under `share`: a share of ten or more, else one if there are at least three."
+    return int(round(share * n)) if n >= 10 else int(share > 0 and n >= 3)
+
+def _mix_random(main, rest, n:int, share:float, rng, name:str='diverse') -> tuple[np.ndarray, list]:
+    "`main` picks (by `name`) with about `share` of `n` random picks from `rest` spread evenly through them; (order, which strategy)."
+    k = min(len(rest), _random_count(n, share))
     rand = rng.choice(rest, k, replace=False) if k else np.array([], int)
-    order, who, slots = list(main[:n - k]), ['diverse'] * len(main[:n - k]), np.linspace(0, n - 1, k + 2)[1:-1].round().astype(int)
+    order, who, slots = list(main[:n - k]), [name] * len(main[:n - k]), np.linspace(0, n - 1, k + 2)[1:-1].round().astype(int)
     for s, r in zip(slots, rand):
         order.insert(s, int(r))
         who.insert(s, 'random')
@@ -149,8 +177,7 @@ def _ranked(c, strategy, n, P, E, labelled, seed, random_share, method='kmeans')
     elif strategy == 'balanced': o = rank_balanced(P, c.accent.to_numpy(), n)
     elif strategy == 'diverse': o = rank_diverse(P, E, n, labelled, seed=seed, method=method)
     else:
-        k = int(round(random_share * n)) if n >= 10 else int(random_share > 0 and n >= 3)
-        main = rank_diverse(P, E, n - k, labelled, seed=seed, method=method)
+        main = rank_diverse(P, E, n - _random_count(n, random_share), labelled, seed=seed, method=method)
         return _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, rng)
     return np.asarray(o, int), [strategy] * len(o)
 
@@ -172,10 +199,35 @@ def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
     return pd.concat([out, r[['speaker', 'accent']]], axis=1)
 
 # %% ../nbs/19_acquire.ipynb #6136540e
-def queue(pool,                    # the pool folder
-          model=None,              # what scores the clips: a bundle, a project (its champion) or a hub id; random needs none
+def _groups(rows: pd.DataFrame) -> np.ndarray:
+    "Each pool row's group for spreading picks: its speaker, else its origin recording, else the clip itself."
+    origin = rows.origin if 'origin' in rows else rows.clip_id
+    return np.where(rows.speaker != '', 'speaker:' + rows.speaker, np.where(origin != '', 'origin:' + origin, rows.clip_id))
+
+def _field_backbone(project, backbone:str|None=None) -> tuple[str, float]:
+    "`backbone` (or the one a project's probes train on, from params.yaml, else eGeMAPS) and the clip length of its features."
+    train = (project_params(project).get('train') or {}) if project is not None else {}
+    return str(backbone or train.get('backbone') or 'egemaps'), float(train.get('max_seconds') or MAX_SECONDS)
+
+def _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress) -> tuple:
+    "The model-free default queue: (candidates kept, order, which part picked each, a line saying how)."
+    bb, secs = _field_backbone(project, backbone)
+    X = pool_features(pool, bb, c.clip_id, secs, progress)
+    ok = ~np.isnan(X.reshape(len(X), -1)).any(1)
+    if (~ok).any(): print(f'queue: {(~ok).sum()} unreadable clip(s) left out')
+    c, E = c[ok].reset_index(drop=True), X[ok].mean(1)
+    g = _groups(c)
+    lab = t[t.clip_id.isin(set(votes.clip_id))].drop_duplicates('clip_id')
+    main = rank_spread(E, g, n - _random_count(n, random_share), pd.Series(_groups(lab)).value_counts().to_dict(), seed)
+    o, who = _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, np.random.default_rng(seed), 'spread')
+    kind = 'speakers' if (c.speaker != '').all() else 'speakers or recordings'
+    how = f'no model yet: picks spread over the pool\'s {bb} features and {len(set(g[o]))} {kind}, about {random_share:.0%} random'
+    return c, o, who, how
+
+def queue(pool,                    # the pool folder, or a project (its pool)
+          model=None,              # what scores the clips: a bundle, a project (its champion) or a hub id; default: the project's champion
           n:int=50,                # how many clips
-          strategy:str='default',  # how to rank them (`STRATEGIES`); default: diverse with about 10% random clips spread through
+          strategy:str='default',  # how to rank them (`STRATEGIES`); default: diverse with about 10% random, or spread without a model
           seed:int=0,              # the seed of the random parts
           annotator:str|None=None, # disagreement: leave out the clips this annotator voted on
           random_share:float=0.1,  # default: the share of random clips
@@ -183,9 +235,12 @@ def queue(pool,                    # the pool folder
           test:bool=False,         # queue the field test speakers instead (random order only)
           progress:bool=True,      # show a progress bar while clips are scored
           method:str='kmeans',     # how diverse and default spread their picks: uncertainty-weighted kmeans, or kcenter (core-set)
+          backbone:str|None=None,  # the features of picks made without a model (default: the project's backbone, else egemaps)
          ) -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
     if strategy not in STRATEGIES: raise UserError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
+    project, pool = find_project(pool)
+    if model is None and project is not None and (project/'models'/'champion').is_dir(): model = project
     t, votes = pool_rows(pool), pool_votes(pool)
     if test and strategy != 'random':
         raise UserError('the field test set is queued in random order only (strategy random): the model must not choose its own test')
@@ -194,7 +249,14 @@ def queue(pool,                    # the pool folder
     if strategy == 'disagreement':
         o, score = _disagreement(c, votes, n)
         return _queue_table(pool, c, o, score, ['disagreement'] * len(o), None)
-    if model is None and strategy != 'random': raise UserError(f'strategy {strategy!r} needs a model')
+    if model is None and strategy == 'default' and len(c):
+        c, o, who, how = _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress)
+        q = _queue_table(pool, c, o, np.full(len(o), np.nan), who, None)
+        q.attrs['how'] = how
+        return q
+    if model is None and strategy not in ('random', 'default'):
+        raise UserError(f'strategy {strategy!r} needs a model: pass --model (a bundle or a project), '
+                        'or use the default strategy, which needs none')
     P = E = labelled = None
     if model is not None and len(c):
         P, E = model_scores(model, pool, c, progress)
@@ -225,7 +287,7 @@ def queue_cli(argv:list[str]|None=None) -> int:
     if a.out: write_table(q.assign(path=[rel_path(Path(p), Path(a.out).resolve().parent) for p in q.path]), a.out)
     with pd.option_context('display.width', 140, 'display.max_columns', 20):
         print(q.drop(columns='path').head(20).to_string(index=False) if len(q) else 'queue: no clip to offer')
-    print(f"{len(q)} clips ({a.strategy})" + (f'; written to {a.out}' if a.out else ''))
+    print(f"{len(q)} clips ({q.attrs.get('how', a.strategy)})" + (f'; written to {a.out}' if a.out else ''))
     return 0
 
 # %% ../nbs/19_acquire.ipynb #9263833f

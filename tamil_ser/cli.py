@@ -10,7 +10,7 @@ import argparse, dataclasses, importlib, json, math, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['STAGES', 'CV_SKIP', 'NEXT_STEPS', 'COMMANDS', 'add_settings', 'parser', 'main']
+__all__ = ['STAGES', 'CV_SKIP', 'NEXT_STEPS', 'COMMANDS', 'parser', 'main']
 
 # %% ../nbs/30_cli.ipynb #0153a969
 STAGES = {
@@ -18,10 +18,10 @@ STAGES = {
     'collect': ('tamil_ser.collect', 'collect_cli', 'add field recordings to a pool, cut at pauses by VAD (remove: withdraw consent)'),
     'label': ('tamil_ser.labeller', 'label_cli', 'import, export, measure agreement on and serve the labels of a pool'),
     'queue': ('tamil_ser.acquire', 'queue_cli', 'rank the unlabelled clips of a pool: which to label next'),
-    'init': ('tamil_ser.loop', 'init_cli', 'make a folder a git + DVC continuous-learning project'),
+    'init': ('tamil_ser.project', 'init_cli', 'make a folder a git + DVC continuous-learning project'),
     'retrain': ('tamil_ser.loop', 'retrain_cli', 'one round: export labels, dvc repro, gate, promote or keep, record'),
-    'gate': ('tamil_ser.loop', 'gate_cli', 'compare a challenger with the champion on the field test speakers'),
-    'rollback': ('tamil_ser.loop', 'rollback_cli', 'restore an earlier champion'),
+    'gate': ('tamil_ser.gate', 'gate_cli', 'compare a challenger with the champion on the field test speakers'),
+    'rollback': ('tamil_ser.registry', 'rollback_cli', 'restore an earlier champion'),
     'listen': ('tamil_ser.stream', 'listen_cli', 'live emotion from a file, a stream on stdin or the microphone'),
     'check-int8': ('tamil_ser.stream', 'int8_cli', 'whether the int8 backend is safe for a model, on validation data'),
 }
@@ -55,27 +55,9 @@ def _validate(a) -> int:
     return 0 if r.ok else 1
 
 # %% ../nbs/30_cli.ipynb #26acf13a
-def _flag_type(annotation: str):
-    "The argparse type of a `Settings` field annotation."
-    base = str(annotation).replace(' ', '').replace('|None', '')
-    return {'int': int, 'float': float}.get(base, str)
-
-def add_settings(p: argparse.ArgumentParser, skip=(), **defaults):
-    "Add one flag per `Settings` field (help from its docment, default from the dataclass or `defaults`)."
-    from tamil_ser.train import Settings, settings_docs, MODES
-    from tamil_ser.features import NORMS
-    from tamil_ser.data import GROUPINGS
-    docs, choices = settings_docs(), dict(mode=MODES, norm=NORMS, split=GROUPINGS + ['column'])
-    for f in dataclasses.fields(Settings):
-        if f.name in skip: continue
-        d = defaults.get(f.name, f.default)
-        flag, h = '--' + f.name.replace('_', '-'), f'{docs.get(f.name, "")} (default {d})'
-        if str(f.type) == 'bool': p.add_argument(flag, action=argparse.BooleanOptionalAction, default=d, help=docs.get(f.name))
-        else: p.add_argument(flag, type=_flag_type(f.type), default=d, choices=choices.get(f.name), help=h)
-
 def _settings(a, skip=()) -> dict:
     "The `Settings` fields given on the command line."
-    from tamil_ser.train import Settings
+    from tamil_ser.settings import Settings
     return {f.name: getattr(a, f.name) for f in dataclasses.fields(Settings) if f.name not in skip}
 
 # %% ../nbs/30_cli.ipynb #b0efa283
@@ -103,20 +85,27 @@ def _crossval(a) -> int:
     "Cross-validate on DATA by speaker (or another grouping) and write out-of-fold predictions and metrics."
     from tamil_ser.train import crossval
     run = crossval(_read(a), k=a.folds, by=a.by, out=a.out, progress=not a.quiet, overwrite=a.overwrite, adapt=_adapt(a),
-                   **_settings(a, CV_SKIP))
+                   baseline=a.baseline, **_settings(a, CV_SKIP))
     if not run.metrics: return 0
     print(run)
     print('UAR per fold: ' + ', '.join(f'{u:.3f}' for u in run.metrics['fold_uar']))
+    if b := run.metrics.get('baseline'): _print_baseline(run.metrics['uar'], b)
     _report(run)
     print(f'written to {run.path}')
     return _status(run)
 
 CV_SKIP = ('split', 'test')
 
+def _print_baseline(uar: float, b: dict):
+    "The baseline's figures on the same folds, and how far the recipe is from it."
+    ci = b['uar_ci']
+    print(f"baseline ({b['how']}): UAR {b['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]; per fold "
+          + ', '.join(f'{u:.3f}' for u in b['fold_uar']) + f'; the recipe is {uar - b["uar"]:+.3f} from it')
+
 def _evaluate(a) -> int:
     "Evaluate a model bundle on labelled DATA and write predictions, metrics and the report."
     from tamil_ser.evaluate import evaluate
-    run = evaluate(a.model, _read(a), out=a.out, adapt=_adapt(a), progress=not a.quiet)
+    run = evaluate(a.model, _read(a), out=a.out, adapt=_adapt(a), progress=not a.quiet, emotions=a.emotions)
     print(run)
     u = run.metrics.get('unseen')
     if u and u.get('n') and u['n'] < run.metrics['n']:
@@ -151,7 +140,7 @@ def _predict(a) -> int:
     "Predict the emotion of each FILE with MODEL; one line (or JSON object) per file; 1 if any failed."
     from tamil_ser.predict import predict_batch
     df = predict_batch(a.files, model=a.model, batch_size=a.batch_size, progress=not a.quiet and not a.json,
-                       backend=a.backend, abstain=a.abstain)
+                       backend=a.backend, abstain=a.abstain, emotions=a.emotions)
     labels = [c for c in df.columns if c not in ('path', 'emotion', 'confidence', 'error')]
     for r in df.itertuples(index=False): print(_predict_line(r._asdict(), labels, a.json))
     return int((df.error != '').any())
@@ -214,6 +203,7 @@ def _run_opts(p, resume:bool=True):
 # %% ../nbs/30_cli.ipynb #abd87905
 def _train_opts(p):
     "Options of `train`: the data, every training setting, the run folder."
+    from tamil_ser.settings import add_settings
     _data_opts(p)
     add_settings(p)
     _run_opts(p)
@@ -230,11 +220,14 @@ def _adapt(a):
 
 def _crossval_opts(p):
     "Options of `crossval`: the data, the folds, every training setting but the test split, the output folder."
+    from tamil_ser.settings import add_settings
     _data_opts(p)
     p.add_argument('--folds', type=int, default=5, help='number of folds (default 5)')
     p.add_argument('--by', default='speaker', help='grouping kept whole in each fold: speaker, accent, source, sentence (default speaker)')
     add_settings(p, skip=CV_SKIP, mode='probe')
     _adapt_opt(p)
+    p.add_argument('--baseline', action='store_true', help="also fit the plain baseline on the same features and folds: each "
+                   "source z-scored by itself, then scikit-learn's balanced logistic regression")
     _run_opts(p, resume=False)
 
 def _evaluate_opts(p):
@@ -243,6 +236,7 @@ def _evaluate_opts(p):
     _data_opts(p)
     p.add_argument('--out', help='output folder')
     _adapt_opt(p)
+    p.add_argument('--emotions', help='decide among these emotions only, the scores renormalised over them (e.g. angry,happy,neutral,sad)')
 
 # %% ../nbs/30_cli.ipynb #74fef373
 def _predict_opts(p):
@@ -254,6 +248,7 @@ def _predict_opts(p):
     p.add_argument('--backend', choices=['torch', 'onnx', 'int8'], default='torch',
                    help='torch (exact), onnx (ONNX Runtime, same scores, faster) or int8 (ONNX Runtime int8, fastest, approximate)')
     p.add_argument('--abstain', type=float, help="answer 'uncertain' below this confidence")
+    p.add_argument('--emotions', help='decide among these emotions only, the scores renormalised over them (e.g. angry,happy,neutral,sad)')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 
 def _explore_opts(p):
@@ -291,25 +286,14 @@ def parser(cmd:str|None=None) -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/30_cli.ipynb #70a86ecb
-def _errors():
-    "The exceptions that are the user's to fix: one line, status 2."
-    from tamil_ser.audio import AudioError
-    from tamil_ser.data import DataError
-    return (DataError, AudioError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError, ValueError)
-
 def main(argv=None) -> int:
-    "Entry point of the `tamil-ser` command; returns the exit status."
+    "Entry point of the `tamil-ser` command; returns the exit status (2: a user's error, shown as one line)."
+    from tamil_ser.core import one_line_errors      # here, not at the top: `tamil-ser --help` imports nothing heavy
     argv = sys.argv[1:] if argv is None else [str(x) for x in argv]
     cmd = next((x for x in argv if not x.startswith('-')), None)
-    if cmd in STAGES: return _stage(cmd, argv[argv.index(cmd) + 1:])
+    if cmd in STAGES: return one_line_errors(f'tamil-ser {cmd}')(_stage)(cmd, argv[argv.index(cmd) + 1:])
     a = parser(cmd if cmd in COMMANDS else '').parse_args(argv)
-    try: return a.func(a)
-    except KeyboardInterrupt: return 130
-    except Exception as e:
-        if os.environ.get('TAMIL_SER_DEBUG') or not isinstance(e, _errors()): raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f'tamil-ser {a.cmd}: error: {msg}', file=sys.stderr)
-        return 2
+    return one_line_errors(f'tamil-ser {a.cmd}')(a.func)(a)
 
 # %% ../nbs/30_cli.ipynb #bff4507f
 if __name__ == '__main__': sys.exit(main())

@@ -44,8 +44,8 @@ def one_line_errors(prog: str):
 
 # %% ../nbs/00_core.ipynb #cdf6d978
 def part_name(path: Path) -> Path:
-    "A hidden temporary name beside `path`, unique to this process and call, with `path`'s suffix."
-    return path.with_name(f'.{path.stem}.{os.getpid()}.{secrets.token_hex(3)}.part{path.suffix}')
+    "A hidden temporary name beside `path`, unique to this process and call, ending in `.part`."
+    return path.with_name(f'.{path.name}.{os.getpid()}.{secrets.token_hex(3)}.part')
 
 def _fsync(path: Path):
     "Flush the file at `path` to the disk."
@@ -126,13 +126,13 @@ def swap_folder(folder, write) -> Path:
 # %% ../nbs/00_core.ipynb #63d22b87
 def _part_pid(name: str) -> int | None:
     "The process id in a temporary name made by `part_name` (None for any other name)."
-    m = re.match(r'^\..+\.(\d+)\.[0-9a-f]{6}\.part(\.[^.]*)?$', name)
+    m = re.match(r'^\..+\.(\d+)\.[0-9a-f]{6}\.part$', name)
     return int(m.group(1)) if m else None
 
 def clear_parts(folder) -> int:
     "Delete the temporary files in `folder` left by writers that died; how many."
     n = 0
-    for f in Path(folder).glob('.*.part*'):
+    for f in Path(folder).glob('.*.part'):
         pid = _part_pid(f.name)
         if pid is not None and f.is_file() and not pid_alive(pid):
             f.unlink(missing_ok=True)

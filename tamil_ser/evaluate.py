@@ -1,4 +1,4 @@
-"""A trained model against labelled data, and where it fails: metrics with confidence intervals, on speakers the model never heard and on all; every accent, source, gender and speaker; confusion matrices side by side; errors by duration and loudness; calibration; transfer between sources with and without test-time adaptation; and one HTML report with the clips behind the errors.
+"""A trained model against labelled data: metrics with intervals, where it fails (unseen speakers, groups, calibration, transfer between sources) and one HTML report with the clips behind the errors.
 
 Docs: https://tamil-ser.github.io/tamil-ser/evaluate.html.md"""
 
@@ -12,34 +12,68 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .audio import load_audio
+from .core import UserError, one_line_errors, write_text
 from .data import EMOTIONS, DataError, read_data
-from .model import SERModel, ProbeModel, load_model
+from .features import WINDOW_HOP, embed, pool_windows
+from .model import SERModel, ProbeModel, clip_pieces, emotion_subset, load_model, restrict
 from .report import *
-from .train import Run, crossval, metrics, prepare, train, uar, unusable
+from .settings import settings
+from .scores import metrics, uar
+from .train import BASELINE, Run, crossval, held_out_baseline, prepare, train, unusable
 
 # %% auto #0
-__all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'EVAL_CAPTIONS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers', 'split_metrics',
-           'group_metrics', 'plot_group_uar', 'plot_confusions', 'recall_table', 'plot_recall_heatmap', 'error_bins',
-           'plot_error_bins', 'reliability', 'ece', 'plot_reliability', 'transfer', 'leave_one_out', 'transfer_table',
-           'transfer_matrix', 'plot_transfer', 'report', 'evaluate', 'run_report', 'transfer_report', 'transfer_cli']
+__all__ = ['GROUP_COLUMNS', 'ADAPT_MODES', 'EVAL_CAPTIONS', 'LONG_WORDS', 'ADAPT_FLAGS', 'predict_manifest', 'seen_speakers',
+           'split_metrics', 'group_metrics', 'plot_group_uar', 'plot_confusions', 'recall_table', 'plot_recall_heatmap',
+           'error_bins', 'plot_error_bins', 'reliability', 'ece', 'plot_reliability', 'transfer', 'leave_one_out',
+           'transfer_table', 'transfer_matrix', 'transfer_gap', 'losses', 'plot_transfer', 'report', 'evaluate',
+           'run_report', 'transfer_report', 'transfer_cli']
 
 # %% ../nbs/07_evaluate.ipynb #3d1921c6
 def _strings(m:pd.DataFrame, c:str) -> np.ndarray | None:
     "Column `c` of `m` as strings (missing: ''), or None without the column."
     return m[c].fillna('').astype(str).to_numpy() if c in m else None
 
-def predict_manifest(model:SERModel, m:pd.DataFrame, batch_size:int=8, adapt='auto', speakers:bool=True,
-                     progress:bool=True) -> pd.DataFrame:
-    "Predictions table of `model` on the clips of manifest `m`; `adapt`: test-time adaptation; `speakers`: let the model see them."
+def _take(v, idx):
+    "Entries `idx` of array `v` (None stays None)."
+    return None if v is None else v[idx]
+
+def _window_features(model:ProbeModel, paths, progress:bool, chunk:int=256) -> tuple:
+    "Features of the pieces of `paths` under the model's `long_clips` rule, read a chunk at a time: (X, owner, weights)."
+    Xs, owners, ws = [], [], []
+    for i in tqdm(range(0, len(paths), chunk), desc='windows', disable=not progress or len(paths) <= chunk, leave=False):
+        pieces, owner, w = clip_pieces(paths[i:i+chunk], model.max_seconds, model.long_clips)
+        Xs.append(model.features(pieces))
+        owners.append(owner + i)
+        ws.append(w)
+    return np.concatenate(Xs), np.concatenate(owners), np.concatenate(ws)
+
+def _manifest_proba(model:SERModel, m:pd.DataFrame, spk, src, adapt, alone, batch_size:int, progress:bool) -> np.ndarray:
+    "Probabilities of `model` for every clip of `m`, long clips judged by the model's `long_clips` rule."
+    if isinstance(model, ProbeModel):
+        if model.long_clips == 'center':
+            return model.proba_from_features(model.features(m, progress), spk, src, adapt, alone)
+        X, owner, w = _window_features(model, list(m.path), progress)
+        P = model.proba_from_features(X, _take(spk, owner), _take(src, owner), adapt, alone)
+    else:
+        pieces, owner, w = clip_pieces(list(m.path), model.max_seconds, model.long_clips, progress)
+        P = model.predict_proba(pieces, batch_size=batch_size, speakers=_take(spk, owner), sources=_take(src, owner), adapt=adapt)
+    return pool_windows(P, owner, len(m), w)
+
+def predict_manifest(model:SERModel, m:pd.DataFrame,
+                     batch_size:int=8,
+                     adapt='auto', # test-time adaptation of a new source: 'auto', True or False
+                     speakers:bool=True, # let the model see the speakers
+                     progress:bool=True,
+                     emotions=None, # decide among these emotions only ('angry,happy,neutral,sad' or a list)
+                     alone=None # speakers to z-score alone: None (the model's rules), True, False or a set of speakers
+                    ) -> pd.DataFrame:
+    "Predictions table of `model` on the clips of manifest `m`."
     m = m.reset_index(drop=True)
     spk, src = _strings(m, 'speaker') if speakers else None, _strings(m, 'source')
-    if isinstance(model, ProbeModel):
-        P = model.proba_from_features(model.features(m, progress), speakers=spk, sources=src, adapt=adapt)
-    else:
-        clips = [load_audio(p) for p in tqdm(m.path, desc='decode', disable=not progress, leave=False)]
-        if not clips: return predictions(m, np.zeros((0, len(model.labels))), model.labels)
-        P = model.predict_proba(clips, batch_size=batch_size, speakers=spk, sources=src, adapt=adapt)
-    return predictions(m, P, model.labels)
+    if not len(m): return predictions(m, np.zeros((0, len(model.labels))), model.labels)
+    P = _manifest_proba(model, m, spk, src, adapt, alone, batch_size, progress)
+    P, labels = restrict(P, model.labels, emotions)
+    return predictions(m, P, labels)
 
 # %% ../nbs/07_evaluate.ipynb #24453a06
 def seen_speakers(model:SERModel, m:pd.DataFrame) -> list:
@@ -199,10 +233,10 @@ def _held_out(m:pd.DataFrame, by:str, values:list) -> pd.DataFrame:
     return m.assign(split=np.where(m[by].astype(str).isin(list(map(str, values))), 'test', 'train'))
 
 def transfer(m:pd.DataFrame, train_on, test_on, by:str='source', **kw) -> Run:
-    "Train on the clips whose `by` is `train_on`, test on those whose `by` is `test_on` (validation by speaker); `kw` go to `train`."
+    "Train on the clips whose `by` is `train_on`, test on those whose `by` is `test_on`, `BASELINE` beside; `kw` go to `train`."
     a = [train_on] if isinstance(train_on, str) else list(train_on)
     b = [test_on] if isinstance(test_on, str) else list(test_on)
-    return train(_held_out(m[m[by].isin(a + b)], by, b), split='column', **{'progress': False, **kw})
+    return train(_held_out(m[m[by].isin(a + b)], by, b), split='column', **{'progress': False, 'baseline': by, **kw})
 
 def leave_one_out(m:pd.DataFrame, by:str='accent', out=None, **kw) -> pd.DataFrame:
     "Hold out each value of `by` in turn (training on the rest): UAR with interval, accuracy and n of each held-out group."
@@ -215,47 +249,88 @@ def leave_one_out(m:pd.DataFrame, by:str='accent', out=None, **kw) -> pd.DataFra
 # %% ../nbs/07_evaluate.ipynb #1d096c2f
 def _fit_sources(parts:dict, out:Path, **fields) -> dict:
     "One model per source, trained on every clip of it (validation by speaker)."
-    return {a: train(d, test=0, out=out/f'train-{a}', progress=False, **fields).model for a, d in parts.items()}
+    return {a: train(d, test=0, out=out/f'train-{a}', progress=False, report=False, **fields).model for a, d in parts.items()}
 
-def _within(d:pd.DataFrame, out:Path, k:int=5, **fields) -> dict:
-    "Speaker-independent cross-validation figures of one source (the diagonal)."
+def _within(d:pd.DataFrame, out:Path, baseline:bool, k:int=5, **fields) -> list:
+    "Rows of the diagonal: speaker-independent cross-validation of one source, and `BASELINE` on the same folds."
     k = min(k, d.speaker.nunique()) if 'speaker' in d else k
-    met = crossval(d, k=k, by='speaker', out=out, progress=False, **{'mode': 'probe', **fields}).metrics
-    return dict(**_brief(met), norm_used='cross-validation by speaker')
+    met = crossval(d, k=k, by='speaker', out=out, progress=False, baseline=baseline, **{'mode': 'probe', **fields}).metrics
+    rows = [dict(adapt='', **_brief(met), norm_used='cross-validation by speaker')]
+    if baseline: rows.append(dict(adapt='baseline', **_brief(met['baseline']), norm_used=f'{BASELINE}; cross-validation by speaker'))
+    return rows
 
-ADAPT_MODES = {'none': (False, False), 'source': (True, False), 'speaker': (False, True), 'source+speaker': (True, True),
-               'auto': ('auto', True)}   # name -> (adapt, speakers) for predict_manifest
+def _pair_baseline(da:pd.DataFrame, db:pd.DataFrame, by:str, emotions, **fields) -> dict:
+    "`BASELINE` trained on the prepared clips `da`, tested on `db`, on the features of the probe `fields` describe."
+    st = settings(**{'mode': 'probe', **fields})
+    d = pd.concat([da, db], ignore_index=True)
+    X = embed(d, st.backbone, st.max_seconds, progress=False)
+    met = held_out_baseline(d, X, np.arange(len(da)), np.arange(len(da), len(d)), st.layer, by, emotions)
+    return dict(**_brief(met), norm_used=BASELINE)
 
-def transfer_table(m:pd.DataFrame, by:str='source', adapt=('auto',), within:bool=True, out=None, progress:bool=True,
-                   **fields) -> pd.DataFrame:
-    "Train on each value of `by`, test on every other (itself by cross-validation if `within`): a row per pair and `ADAPT_MODES` name."
+ADAPT_MODES = {'none': (False, False, False), 'source': (True, False, False), 'speaker': (False, True, True),
+               'source+speaker': (True, True, True), 'auto': ('auto', True, None)}   # name -> (adapt, speakers, alone)
+
+def _pair_rows(model:SERModel, d:pd.DataFrame, adapt, emotions) -> list:
+    "A row per adaptation of `model` tested on the prepared clips `d`."
+    rows = []
+    for name in adapt:
+        ad, spk, alone = ADAPT_MODES[name]
+        p = predict_manifest(model, d, adapt=ad, speakers=spk, alone=alone, emotions=emotions, progress=False)
+        rows.append(dict(adapt=name, **_brief(metrics(p.label, p.pred, emotions or EMOTIONS)), norm_used=model.norm_used))
+    return rows
+
+def transfer_table(m:pd.DataFrame,
+                   by:str='source', # the column whose values are trained and tested on
+                   adapt=('auto',), # `ADAPT_MODES` names: how the test source is normalised
+                   within:bool=True, # the diagonal: each value's own cross-validation by speaker
+                   out=None, progress:bool=True,
+                   baseline:bool=True, # `BASELINE` on the same clips and features, as rows with adapt 'baseline'
+                   emotions=None, # test on clips of these emotions only, deciding among them ('angry,happy,neutral,sad')
+                   **fields) -> pd.DataFrame: # `Settings` fields of the models
+    "Train on each value of `by`, test on every other: a row per (train, test) pair and adaptation, the baseline's beside."
     out = Path(out or tempfile.mkdtemp())
+    keep = emotion_subset(emotions, EMOTIONS) if emotions is not None else None
     parts = {a: d for a, d in m.groupby(m[by].fillna('?').astype(str))}
     if len(parts) < 2: raise DataError(f"transfer needs two or more values of {by!r}, the data has {', '.join(parts) or 'none'}")
     bad = [a for a in adapt if a not in ADAPT_MODES]
-    if bad: raise ValueError(f"adaptation must be among {', '.join(ADAPT_MODES)}, not {', '.join(map(str, bad))}")
+    if bad: raise UserError(f"adaptation must be among {', '.join(ADAPT_MODES)}, not {', '.join(map(str, bad))}")
     models, rows = _fit_sources(parts, out, **fields), []
+    ready = {a: prepare(d, progress=False) for a, d in parts.items()}
+    tests = {a: d[d.label.isin(keep)].reset_index(drop=True) if keep else d for a, d in ready.items()}
     for a, b in tqdm([(a, b) for a in parts for b in parts], desc='transfer', disable=not progress):
         if a == b:
-            if within: rows.append(dict(train=a, test=b, adapt='', **_within(parts[a], out/f'within-{a}', **fields)))
+            if within: rows += [dict(train=a, test=b, **r) for r in _within(tests[a], out/f'within-{a}', baseline, **fields)]
             continue
-        d = prepare(parts[b], progress=False)
-        for name in adapt:
-            p = predict_manifest(models[a], d, adapt=ADAPT_MODES[name][0], speakers=ADAPT_MODES[name][1], progress=False)
-            rows.append(dict(train=a, test=b, adapt=name, **_brief(metrics(p.label, p.pred)), norm_used=models[a].norm_used))
+        rows += [dict(train=a, test=b, **r) for r in _pair_rows(models[a], tests[b], adapt, keep)]
+        if baseline: rows.append(dict(train=a, test=b, adapt='baseline', **_pair_baseline(ready[a], tests[b], by, keep, **fields)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_evaluate.ipynb #c91cfee9
+def _rows_for(t:pd.DataFrame, adapt) -> pd.DataFrame:
+    "Rows of `transfer_table` with `adapt`, and the diagonal of the same model (the recipe's, or the baseline's)."
+    diag = (t.train == t.test) & (t.adapt == ('baseline' if adapt == 'baseline' else ''))
+    return t[(t.adapt == str(adapt)) | diag]
+
 def transfer_matrix(t:pd.DataFrame, adapt='auto') -> pd.DataFrame:
-    "Rows of `transfer_table` with `adapt` (and the diagonal) as a train × test table of 'UAR [low, high]'."
-    t = t[(t.adapt == str(adapt)) | (t.train == t.test)]
+    "Rows of `transfer_table` with `adapt` (and the diagonal) as a train × test table of 'UAR [low, high]' (or the baseline's)."
+    t = _rows_for(t, adapt)
     cell = t.apply(lambda r: f"{r.uar:.3f} [{r.uar_ci[0]:.3f}, {r.uar_ci[1]:.3f}]", axis=1)
     return t.assign(cell=cell).pivot(index='train', columns='test', values='cell').fillna('')
+
+def transfer_gap(t:pd.DataFrame, adapt='auto') -> pd.DataFrame:
+    "Train × test table of the recipe's UAR with `adapt` minus the baseline's on the same pair (negative: the recipe loses)."
+    uars = lambda a: _rows_for(t, a).pivot(index='train', columns='test', values='uar').astype(float)
+    return (uars(adapt) - uars('baseline')).round(3)
+
+def losses(t:pd.DataFrame, adapt='auto', margin:float=0.02) -> list:
+    "One line per pair where the recipe with `adapt` is more than `margin` UAR below the baseline."
+    g = transfer_gap(t, adapt).stack()
+    return [f'{a} -> {b}: the recipe ({adapt}) is {-v:.3f} UAR below the baseline' for (a, b), v in g.items() if v < -margin]
 
 def plot_transfer(t:pd.DataFrame, adapt='auto', path=None):
     "Heat map of UAR, train source down and test source across, the interval under each figure."
     import seaborn as sns
-    t = t[(t.adapt == str(adapt)) | (t.train == t.test)]
+    t = _rows_for(t, adapt)
     v = t.pivot(index='train', columns='test', values='uar').astype(float)
     notes = t.assign(s=t.apply(lambda r: f"{r.uar:.2f}\n[{r.uar_ci[0]:.2f}, {r.uar_ci[1]:.2f}]", axis=1))
     notes = notes.pivot(index='train', columns='test', values='s')
@@ -264,7 +339,7 @@ def plot_transfer(t:pd.DataFrame, adapt='auto', path=None):
                 annot_kws=dict(fontsize=10), cbar_kws=dict(label='UAR'))
     ax.set_xlabel('tested on', fontsize=11)
     ax.set_ylabel('trained on', fontsize=11)
-    ax.set_title(f'transfer (adaptation: {adapt})', fontsize=11)
+    ax.set_title('transfer: the baseline' if adapt == 'baseline' else f'transfer (adaptation: {adapt})', fontsize=11)
     fig.tight_layout()
     return save_fig(fig, path)
 
@@ -289,6 +364,20 @@ def _headline(met:dict) -> str:
     if met.get('seen_share') and u.get('n'):
         return f"Unseen speakers ({len(u['speakers'])}): {fig(u)}. All clips, including seen speakers: {fig(met)}."
     return f"{fig(met)}." + (' Every clip comes from a speaker seen in training.' if met.get('seen_share') == 1 else '')
+
+LONG_WORDS = dict(center='its centre {s:g} s', mean='the mean of the scores of its {s:g} s windows every {h:g} s',
+                  speech='the mean of the scores of its {s:g} s windows every {h:g} s, each weighed by its share of speech')
+
+def _method(met:dict) -> str:
+    "What an evaluation did beside the headline: long clips, the emotions decided among, the baseline's figure."
+    out, lc, labels = [], met.get('long_clips') or {}, met.get('labels') or EMOTIONS
+    if lc: out.append(f"{lc['n_long']} clip(s) longer than {lc['max_seconds']:g} s, each judged by "
+                      + LONG_WORDS[lc['rule']].format(s=lc['max_seconds'], h=lc['hop']) + '.')
+    if len(labels) < len(EMOTIONS): out.append(f"Decisions among {', '.join(labels)} only, the scores renormalised over them.")
+    if b := met.get('baseline'):
+        out.append(f"Baseline ({b.get('how', BASELINE)}) on the same clips and features: UAR {b['uar']:.3f} "
+                   f"(95% CI {b['uar_ci'][0]:.3f}–{b['uar_ci'][1]:.3f}); the recipe is {met['uar'] - b['uar']:+.3f} from it.")
+    return ' '.join(out)
 
 def _banner(pred:pd.DataFrame) -> str:
     "HTML banner giving the share of clips from speakers seen in training (empty when none)."
@@ -322,31 +411,38 @@ def _links(out:Path) -> str:
     return 'Files: ' + ', '.join(f'<a href="{f}">{f}</a>' for f in have)
 
 # %% ../nbs/07_evaluate.ipynb #d0900cd0
-def _figures(pred:pd.DataFrame, gm:pd.DataFrame) -> dict:
+def _figures(pred:pd.DataFrame, gm:pd.DataFrame, labels=EMOTIONS) -> dict:
     "The report's figures by name (as (figure, caption)), on unseen speakers when some were seen; degenerate ones left out."
     focus = pred[~pred.seen.astype(bool)] if 'seen' in pred and (~pred.seen.astype(bool)).any() else pred
     subset = ' (unseen speakers only)' if len(focus) < len(pred) else ''
     note = f'Confusion matrix{subset}: rows true, columns predicted; share of the true class, count below.'
-    figs = {'confusion': (plot_confusions(focus, None), note)}
+    figs = {'confusion': (plot_confusions(focus, None, labels), note)}
     if (gm.group != 'all').any(): figs['groups'] = (plot_group_uar(gm), EVAL_CAPTIONS['groups'])
     for c in ('accent', 'source'):
         if c in focus and focus[c].nunique() > 1:
-            figs[f'confusion_{c}'] = (plot_confusions(focus, c), f'Confusion matrices by {c}{subset}.')
+            figs[f'confusion_{c}'] = (plot_confusions(focus, c, labels), f'Confusion matrices by {c}{subset}.')
             figs[f'recall_{c}'] = (plot_recall_heatmap(focus, c), f'Recall of each emotion by {c}{subset}.')
     figs['reliability'] = (plot_reliability(focus), EVAL_CAPTIONS['reliability'] + subset)
     if (bins := plot_error_bins(focus)) is not None: figs['errors'] = (bins, EVAL_CAPTIONS['bins'] + subset)
     return figs
 
-def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', header:str='', n_errors:int=20) -> Path:
+def report(pred:pd.DataFrame, # predictions: a row per clip, its label, prediction and scores (`predictions`)
+           met:dict, # their metrics (`metrics`), shown at the top
+           out, # folder written: plots/, groups.csv, report.html
+           title:str='tamil-ser evaluation', # the page's title
+           header:str='', # HTML put above the figures (`report_header`: data, model, date)
+           n_errors:int=20 # clips behind the errors, listened to in the report
+          ) -> Path:
     "Write plots/*.png, groups.csv and a self-contained report.html for a predictions table and its metrics into `out`."
     out = Path(out)
     gm = group_metrics(pred)
     write_text(out/'groups.csv', gm.to_csv(index=False))
-    figs = _figures(pred, gm)
+    figs = _figures(pred, gm, met.get('labels') or EMOTIONS)
     for k, (f, _) in figs.items(): save_fig(f, out/'plots'/f'{k}.png')
     per_class = pd.DataFrame(met['per_class']).T.rename_axis('emotion')
     marked = gm.assign(seen=gm.seen.map({True: 'seen', False: ''}))   # seen rows say so in words
-    secs = [('Summary', HTML(_banner(pred) + f'<p class="headline">{html.escape(_headline(met))}</p>'), EVAL_CAPTIONS['summary']),
+    how = f'<p>{html.escape(_method(met))}</p>' if _method(met) else ''
+    secs = [('Summary', HTML(_banner(pred) + f'<p class="headline">{html.escape(_headline(met))}</p>{how}'), EVAL_CAPTIONS['summary']),
             ('Per emotion (all clips)', per_class), ('By group', marked, EVAL_CAPTIONS['groups']),
             ('Most confident errors', HTML(_errors_table(pred, n_errors)), EVAL_CAPTIONS['errors']), ('Files', HTML(_links(out)))]
     secs += [(k.replace('_', ' by '), f, cap) for k, (f, cap) in figs.items()]
@@ -354,25 +450,46 @@ def report(pred:pd.DataFrame, met:dict, out, title:str='tamil-ser evaluation', h
     return out/'report.html'
 
 # %% ../nbs/07_evaluate.ipynb #7ae50f8b
-def _protocol(model:SERModel, seen:list, adapt) -> dict:
-    "How an evaluation was made: whether it includes training speakers, which model, adaptation."
+def _protocol(model:SERModel, seen:list, adapt, labels:list) -> dict:
+    "How an evaluation was made: whether it includes training speakers, which model, adaptation, the emotions decided among."
     return dict(evaluation='includes training speakers' if seen else 'unseen speakers', model=str(model.meta.get('backbone')),
-                seen_speakers=seen, adapt=str(adapt))
+                seen_speakers=seen, adapt=str(adapt), emotions=list(labels))
 
-def evaluate(model, m:pd.DataFrame, out=None, adapt='auto', progress:bool=True, name=None) -> Run:
-    "Predict every usable clip of `m` with `model` (bundle path or `SERModel`); metrics on all and on unseen speakers; report to `out`."
+def _keep_emotions(d:pd.DataFrame, emotions, labels:list) -> tuple:
+    "Clips of `d` whose label is among `emotions` (all when None), with a line saying what was left out; and those emotions."
+    keep = emotion_subset(emotions, labels) if emotions is not None else list(labels)
+    gone = d[~d.label.isin(keep)]
+    if len(gone): print(f"evaluate: deciding among {', '.join(keep)}: left out {len(gone)} clip(s) of {', '.join(sorted(set(gone.label)))}")
+    return d[d.label.isin(keep)].reset_index(drop=True), keep
+
+def _long_met(model:SERModel, d:pd.DataFrame) -> dict:
+    "How clips longer than the model's clip length were judged, and how many there were."
+    n = int((d.duration > model.max_seconds).sum()) if 'duration' in d else 0
+    return dict(rule=model.long_clips, max_seconds=model.max_seconds, hop=WINDOW_HOP, n_long=n)
+
+def evaluate(model, # a bundle folder, project, hub id or `SERModel`
+             m:pd.DataFrame, # the manifest of labelled clips to test on
+             out=None, # folder for predictions, metrics and the report (None: nothing written)
+             adapt='auto', # test-time adaptation to a source the model was not trained on: 'auto', True or False
+             progress:bool=True, # show progress bars
+             name=None, # what the report calls the data (default: the manifest's path)
+             emotions=None # decide among these emotions only ('a,b,c' or a list; default: the model's)
+            ) -> Run:
+    "Predict every usable clip of `m` with `model` (bundle or `SERModel`), deciding among `emotions`; metrics, report to `out`."
     bundle = None if isinstance(model, SERModel) else model
     model = load_model(model) if bundle is not None else model
     d = prepare(m, progress)
+    n_bad = unusable(m, d)
+    d, labels = _keep_emotions(d, emotions, model.labels)
     seen = seen_speakers(model, d)
     if seen:
         n = int(d.speaker.astype(str).isin(seen).sum())
         print(f'warning: {n} of {len(d)} clips come from {len(seen)} speaker(s) the model was trained on '
               f'({", ".join(seen[:5])}{", ..." if len(seen) > 5 else ""}): the report headlines the unseen speakers')
     d = d.assign(seen=d.speaker.astype(str).isin(seen) if 'speaker' in d else False)
-    pred = predict_manifest(model, d, adapt=adapt, progress=progress)
-    met = {**split_metrics(pred, model.labels), 'ece': ece(pred), 'normalisation': model.norm_used,
-           'protocol': _protocol(model, seen, adapt), 'unusable': unusable(m, d)}
+    pred = predict_manifest(model, d, adapt=adapt, progress=progress, emotions=None if emotions is None else labels)
+    met = {**split_metrics(pred, labels), 'ece': ece(pred), 'normalisation': model.norm_used, 'long_clips': _long_met(model, d),
+           'protocol': _protocol(model, seen, adapt, labels), 'unusable': n_bad}
     if out:
         path = write_run(out, met, pred)
         write_text(path/'clips.csv', d.to_csv(index=False))
@@ -412,41 +529,66 @@ def _transfer_parser() -> argparse.ArgumentParser:
                    help='normalisation of the test source: auto (default: what evaluate does), none (training statistics), '
                         'source (its own statistics), speaker, source+speaker, or compare (none, source and source+speaker)')
     p.add_argument('--no-within', action='store_true', help='skip the diagonal (cross-validation within each source)')
+    p.add_argument('--no-baseline', action='store_true', help='skip the baseline (each source z-scored by itself, balanced '
+                   'logistic regression on the same features) printed and written beside every figure')
+    p.add_argument('--emotions', help='test on clips of these emotions only and decide among them, e.g. angry,happy,neutral,sad')
     p.add_argument('--out', required=True, help='folder for transfer.csv (a row per train, test pair), plots/transfer-adapt-*.png and report.html')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 ADAPT_FLAGS = {**{k: (k,) for k in ADAPT_MODES}, 'compare': ('none', 'source', 'source+speaker')}
 
+def _adapts(t:pd.DataFrame) -> list:
+    "The adaptations of a `transfer_table`, the baseline last."
+    names = [a for a in t.adapt.unique() if a and a != 'baseline']
+    return names + (['baseline'] if (t.adapt == 'baseline').any() else [])
+
+def _gap_section(t:pd.DataFrame, ad:str) -> tuple:
+    "A report section: the recipe's UAR with `ad` minus the baseline's, and the pairs where it loses."
+    lost = losses(t, ad)
+    note = ('The recipe loses to the baseline by more than 0.02 UAR on: ' + '; '.join(lost)) if lost else \
+           'The recipe is nowhere more than 0.02 UAR below the baseline.'
+    gap = transfer_gap(t, ad).rename_axis(index='trained on ↓', columns='tested on →')
+    return (f'Recipe minus baseline, adaptation {ad}', gap, note + f' Baseline: {BASELINE}, on the same clips and features.')
+
 def transfer_report(t:pd.DataFrame, out, header:str='') -> Path:
     "Write transfer.csv, plots/transfer*.png and report.html for a `transfer_table` into `out`."
     out = Path(out)
     write_text(out/'transfer.csv', t.assign(uar_ci=t.uar_ci.map(json.dumps)).to_csv(index=False))
-    secs = []
-    for ad in [a for a in t.adapt.unique() if a]:
+    secs, base = [], (t.adapt == 'baseline').any()
+    for ad in _adapts(t):
+        name = 'the baseline' if ad == 'baseline' else f'adaptation {ad}'
         fig = save_fig(plot_transfer(t, ad), out/'plots'/f'transfer-adapt-{ad}.png')
-        secs += [(f'UAR, adaptation {ad}', transfer_matrix(t, ad).rename_axis(index='trained on ↓', columns='tested on →')),
-                 (f'Heat map, adaptation {ad}', fig, EVAL_CAPTIONS['summary'].split(' Accuracy')[0])]
+        secs += [(f'UAR, {name}', transfer_matrix(t, ad).rename_axis(index='trained on ↓', columns='tested on →')),
+                 (f'Heat map, {name}', fig, EVAL_CAPTIONS['summary'].split(' Accuracy')[0])]
+        if base and ad != 'baseline': secs.append(_gap_section(t, ad))
     secs += [('Every pair', t.drop(columns='uar_ci'), 'norm_used: the normalisation the model applied to the test source.'),
              ('Files', HTML('<a href="transfer.csv">transfer.csv</a>'))]
     write_text(out/'report.html', html_report('tamil-ser transfer', secs, header))
     return out/'report.html'
 
 # %% ../nbs/07_evaluate.ipynb #29b58eac
+def _print_transfer(t:pd.DataFrame):
+    "Print each matrix of a `transfer_table`, the baseline's, and the recipe's gap to it with the pairs it loses."
+    for ad in _adapts(t):
+        what = f'the baseline ({BASELINE})' if ad == 'baseline' else f'adaptation: {ad}'
+        print(f'UAR [95% interval], trained on (rows) and tested on (columns); {what}')
+        print(transfer_matrix(t, ad).to_string())
+    if not (t.adapt == 'baseline').any(): return
+    for ad in _adapts(t)[:-1]:
+        print(f'recipe minus baseline (UAR), adaptation {ad}; negative: the recipe loses')
+        print(transfer_gap(t, ad).to_string())
+        for line in losses(t, ad): print(f'warning: {line}')
+
+@one_line_errors('tamil-ser transfer')
 def transfer_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser transfer DATA... --by source --backbone B --out DIR`: the transfer matrix, printed and written with a report."
     a = _transfer_parser().parse_args(argv)
-    try:
-        m = read_data(*a.data)
-        if a.by not in m: raise DataError(f"{', '.join(a.data)}: no {a.by!r} column to transfer between")
-        t = transfer_table(m, a.by, ADAPT_FLAGS[a.adapt], not a.no_within, Path(a.out)/'runs', not a.quiet,
-                           backbone=a.backbone, mode=a.mode)
-    except (DataError, FileNotFoundError, ValueError) as e:
-        print(f'tamil-ser transfer: error: {e}', file=sys.stderr)
-        return 2
-    for ad in [x for x in t.adapt.unique() if x]:
-        print(f'UAR [95% interval], trained on (rows) and tested on (columns); adaptation: {ad}')
-        print(transfer_matrix(t, ad).to_string())
+    m = read_data(*a.data)
+    if a.by not in m: raise DataError(f"{', '.join(a.data)}: no {a.by!r} column to transfer between")
+    t = transfer_table(m, a.by, ADAPT_FLAGS[a.adapt], not a.no_within, Path(a.out)/'runs', not a.quiet,
+                       not a.no_baseline, a.emotions, backbone=a.backbone, mode=a.mode)
+    _print_transfer(t)
     model = dict(backbone=a.backbone, mode=a.mode, normalisation='auto', norm_used='')
     page = transfer_report(t, a.out, report_header(data_summary(m, ', '.join(a.data)), model))
     print(f'written to {page}')

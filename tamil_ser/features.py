@@ -1,4 +1,4 @@
-"""Backbones turn clips into features: Hugging Face speech encoders (wav2vec2 first), openSMILE functionals, and a tiny random encoder for offline tests. Pooled embeddings of every layer, an on-disk cache, and per-speaker normalisation.
+"""Backbones turn clips into features: pooled embeddings of every layer (Hugging Face encoders, openSMILE, a tiny offline encoder), cached on disk and normalised by speaker or source.
 
 Docs: https://tamil-ser.github.io/tamil-ser/features.html.md"""
 
@@ -6,17 +6,21 @@ Docs: https://tamil-ser.github.io/tamil-ser/features.html.md"""
 
 # %% ../nbs/04_features.ipynb #249725dd
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile, warnings
+import hashlib, io, json, os, shutil, tempfile, warnings
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 from .audio import *
+from fastcore.basics import patch
+from .core import UserError, write_bytes
 
 # %% auto #0
-__all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'NORMS', 'AUTO_EMOTIONS', 'AUTO_CLIPS', 'quiet_hf', 'tiny_backbone',
-           'pad_safe', 'pretrained', 'HFBackbone', 'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'pick',
-           'varied_speakers', 'norm_groups', 'group_stats', 'group_norm', 'speaker_norm']
+__all__ = ['DEFAULT_BACKBONE', 'CACHE', 'SMILE_SETS', 'TINY', 'WINDOW_HOP', 'SPEECH_RANGE_DB', 'LONG_SECONDS', 'LONG_RULES',
+           'NORMS', 'AUTO_EMOTIONS', 'AUTO_CLIPS', 'quiet_hf', 'tiny_backbone', 'pad_safe', 'pretrained', 'HFBackbone',
+           'SmileBackbone', 'get_backbone', 'length_batches', 'embed', 'window_starts', 'speech_share', 'clip_windows',
+           'long_windows', 'pool_windows', 'pick', 'varied_speakers', 'norm_groups', 'group_stats', 'group_norm',
+           'speaker_norm']
 
 # %% ../nbs/04_features.ipynb #1cebffc4
 DEFAULT_BACKBONE = 'facebook/wav2vec2-base'
@@ -108,28 +112,28 @@ def _masked_mean(hs, lengths) -> np.ndarray:
     return ((h * m[:, None, :, None]).sum(2) / m.sum(1).clamp(min=1)[:, None, None]).float().cpu().numpy()
 
 # %% ../nbs/04_features.ipynb #65e9b92e
-@torch.inference_mode()
-def _hf_encode(self: HFBackbone, clips: list) -> np.ndarray:
+@patch
+def encode(self: HFBackbone, clips: list) -> np.ndarray:
     "Pooled hidden states of every layer for a list of equal-enough clips: (n, layers, dim)."
-    dev = next(self.model.parameters()).device
-    if self.whisper:
-        f = self.fe(clips, sampling_rate=SR, return_tensors='pt')
-        hs = self.model(f.input_features.to(dev), output_hidden_states=True).hidden_states
-        lengths = torch.tensor([min(-(-len(x) // 320), hs[0].shape[1]) for x in clips], device=dev)
-    else:
-        f = self.fe(clips, sampling_rate=SR, return_tensors='pt', padding=True, return_attention_mask=True)
-        am = f.attention_mask.to(dev)
-        hs = self.model(f.input_values.to(dev), attention_mask=am if self.use_mask else None, output_hidden_states=True).hidden_states
-        lengths = self.model._get_feat_extract_output_lengths(am.sum(-1))
-    return _masked_mean(hs, lengths)
-HFBackbone.encode = _hf_encode
+    with torch.inference_mode():
+        dev = next(self.model.parameters()).device
+        if self.whisper:
+            f = self.fe(clips, sampling_rate=SR, return_tensors='pt')
+            hs = self.model(f.input_features.to(dev), output_hidden_states=True).hidden_states
+            lengths = torch.tensor([min(-(-len(x) // 320), hs[0].shape[1]) for x in clips], device=dev)
+        else:
+            f = self.fe(clips, sampling_rate=SR, return_tensors='pt', padding=True, return_attention_mask=True)
+            am = f.attention_mask.to(dev)
+            hs = self.model(f.input_values.to(dev), attention_mask=am if self.use_mask else None, output_hidden_states=True).hidden_states
+            lengths = self.model._get_feat_extract_output_lengths(am.sum(-1))
+        return _masked_mean(hs, lengths)
 
 # %% ../nbs/04_features.ipynb #611ad754
 class SmileBackbone:
     "openSMILE functionals (`egemaps` or `compare`) as a one-layer backbone."
     def __init__(self, name:str='egemaps'):
         import opensmile
-        if name not in SMILE_SETS: raise ValueError(f"openSMILE backbone must be one of {', '.join(SMILE_SETS)}, not {name!r}")
+        if name not in SMILE_SETS: raise UserError(f"openSMILE backbone must be one of {', '.join(SMILE_SETS)}, not {name!r}")
         self.name, self.n_layers = name, 1
         fs = getattr(opensmile.FeatureSet, SMILE_SETS[name])
         self.smile = opensmile.Smile(feature_set=fs, feature_level=opensmile.FeatureLevel.Functionals)
@@ -177,11 +181,10 @@ def _cached(f: Path | None):
         return None
 
 def _store(f: Path, e: np.ndarray):
-    "Write a cache entry atomically: a temporary file, then a rename, so a kill never leaves half an entry."
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f'.{f.stem}.{os.getpid()}.tmp.npy')
-    np.save(tmp, e)
-    os.replace(tmp, f)
+    "Write a cache entry whole or not at all (core's `write_bytes`), so a kill never leaves half an entry; no fsync: a cache."
+    b = io.BytesIO()
+    np.save(b, e)
+    write_bytes(f, b.getvalue(), sync=False)
 
 # %% ../nbs/04_features.ipynb #ad39afcc
 def _read_clip(s, max_seconds):
@@ -193,10 +196,15 @@ def _report_bad(bad: list):
     more = f'\n  ... and {len(bad)-10} more' if len(bad) > 10 else ''
     print(f'embed: {len(bad)} unreadable clip(s) left as NaN rows:\n  ' + '\n  '.join(bad[:10]) + more)
 
-def embed(clips, backbone=DEFAULT_BACKBONE, max_seconds:float=MAX_SECONDS, cache=True, batch_size:int=8,
-          progress:bool=True) -> np.ndarray:
+def embed(clips, # a manifest (its `path` column), paths or arrays at 16 kHz
+          backbone=DEFAULT_BACKBONE, # HF model id or folder, egemaps, compare, tiny, or a backbone object
+          max_seconds:float=MAX_SECONDS, # the centre of each clip this long is encoded
+          cache=True, # True: the cache under CACHE; a folder; False: none
+          batch_size:int=8, # clips per encoder call
+          progress:bool=True # show a progress bar
+         ) -> np.ndarray:
     "Pooled features `(n, layers, dim)` of clips (manifest, paths or arrays), through the on-disk cache; NaN rows for unreadable clips."
-    if batch_size < 1: raise ValueError(f'batch_size must be at least 1, not {batch_size}')
+    if batch_size < 1: raise UserError(f'batch_size must be at least 1, not {batch_size}')
     bb = get_backbone(backbone) if isinstance(backbone, str) else backbone
     items = list(clips.path) if isinstance(clips, pd.DataFrame) else list(clips)
     cdir = _cache_dir(bb, cache)
@@ -218,12 +226,68 @@ def embed(clips, backbone=DEFAULT_BACKBONE, max_seconds:float=MAX_SECONDS, cache
     if bad: _report_bad(bad)
     return X
 
+# %% ../nbs/04_features.ipynb #9b458515
+WINDOW_HOP, SPEECH_RANGE_DB, LONG_SECONDS = 1.0, 35., 60.
+LONG_RULES = ('center', 'mean', 'speech')   # judge a long clip by its centre, the mean of its windows, or their speech-weighted mean
+
+def window_starts(n:int, window:float=MAX_SECONDS, hop:float=WINDOW_HOP, sr:int=SR) -> np.ndarray:
+    "Start samples of the `window`-second windows every `hop` s over `n` samples, the last one ending at the end."
+    w, h = int(round(window*sr)), max(1, int(round(hop*sr)))
+    if n <= w: return np.array([0])
+    s = np.arange(0, n - w + 1, h)
+    return s if s[-1] + w == n else np.append(s, n - w)
+
+def _frame_db(x, sr:int=SR, frame:float=0.025) -> np.ndarray:
+    "The level (dBFS) of each `frame`-second frame of `x`."
+    n = max(1, int(frame*sr))
+    x, k = np.asarray(x, np.float64), len(x) // n
+    f = x[:k*n].reshape(k, n) if k else x[None]
+    return 20*np.log10(np.maximum(np.sqrt(np.mean(np.square(f), 1)), 1e-10))
+
+def speech_share(x, starts, window:float=MAX_SECONDS, sr:int=SR, frame:float=0.025) -> np.ndarray:
+    "Per window of clip `x` (starting at samples `starts`), the share of its frames loud enough to be speech."
+    db = _frame_db(x, sr, frame)
+    live = db > max(-50., db.max() - SPEECH_RANGE_DB)
+    n, w = int(frame*sr), int(round(window*sr))
+    return np.array([live[s // n:max(s // n + 1, (s + w) // n)].mean() for s in starts], np.float32)
+
+def clip_windows(x, max_seconds:float=MAX_SECONDS, hop:float=WINDOW_HOP, sr:int=SR) -> tuple[list, np.ndarray]:
+    "A clip's `max_seconds` windows every `hop` s (the clip itself when it is not longer) and each one's speech share."
+    x = np.asarray(x, np.float32)
+    starts = window_starts(len(x), max_seconds, hop, sr)
+    w = int(round(max_seconds*sr))
+    return [x[s:s+w] for s in starts], speech_share(x, starts, max_seconds, sr)
+
+# %% ../nbs/04_features.ipynb #e0e14642
+def long_windows(clips, rule:str='mean', max_seconds:float=MAX_SECONDS, hop:float=WINDOW_HOP) -> tuple[list, np.ndarray, np.ndarray]:
+    "The pieces a model scores for 16 kHz `clips` under `rule` (`LONG_RULES`), the clip each belongs to, and its weight."
+    if rule not in LONG_RULES: raise UserError(f"long_clips must be one of {', '.join(LONG_RULES)}, not {rule!r}")
+    pieces, owner, weights = [], [], []
+    for i, x in enumerate(clips):
+        if rule == 'center': ws, share = [fit_clip(np.asarray(x, np.float32), max_seconds)], np.ones(1)
+        else: ws, share = clip_windows(x, max_seconds, hop)
+        pieces += ws
+        owner += [i] * len(ws)
+        weights.append(share if rule == 'speech' else np.ones(len(ws)))
+    weights = np.concatenate(weights) if weights else np.zeros(0)
+    return pieces, np.array(owner, int), weights.astype(np.float32)
+
+def pool_windows(P, owner, n:int, weights=None) -> np.ndarray:
+    "Per clip `0..n-1`, the weighted mean of the scores `P` of its pieces (`owner`: each piece's clip); equal weights where all are 0."
+    P, owner = np.asarray(P, np.float64), np.asarray(owner, int)
+    w = np.ones(len(P)) if weights is None else np.asarray(weights, np.float64)
+    tot = np.bincount(owner, w, minlength=n)
+    w = np.where(tot[owner] > 0, w, 1.)                       # a clip whose pieces are all silent: every piece counts
+    out = np.zeros((n, P.shape[1]))
+    np.add.at(out, owner, P * w[:, None])
+    return (out / np.clip(np.bincount(owner, w, minlength=n), 1e-12, None)[:, None]).astype(np.float32)
+
 # %% ../nbs/04_features.ipynb #d2732d7f
 def pick(X: np.ndarray, layer=-1) -> np.ndarray:
     "Features of one layer (int), the average of all (`'mean'`), or a weighted sum (a sequence of weights)."
     if X.ndim == 2: return X
     if isinstance(layer, str):
-        if layer != 'mean': raise ValueError(f"layer must be an int, 'mean' or weights, not {layer!r}")
+        if layer != 'mean': raise UserError(f"layer must be an int, 'mean' or weights, not {layer!r}")
         return X.mean(1)
     if np.ndim(layer) == 0: return X[:, layer]
     w = np.asarray(layer, np.float32)
@@ -245,7 +309,7 @@ def varied_speakers(m: pd.DataFrame, min_emotions:int=AUTO_EMOTIONS, min_clips:i
 
 def norm_groups(m: pd.DataFrame, norm:str='auto') -> np.ndarray:
     "Per clip of manifest `m`, the group its features are z-scored within: 'speaker:<id>', 'source:<name>' or '' (training statistics)."
-    if norm not in NORMS: raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+    if norm not in NORMS: raise UserError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
     spk, src = _column(m, 'speaker'), _column(m, 'source')
     groups = np.where(src != '', 'source:' + src, '').astype(object)
     if norm == 'none': return np.full(len(m), '', object)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import UserError, move, quoted, rel_path, utc_now, write_table
 from .data import EMOTIONS, DataError
-from .pool import field_splits, pool_root, pool_rows
+from .pool import clip_splits, pool_root, pool_rows
 from .votes import ANSWERS, CLOCK_SKEW, NOTE_MAX, VOTE_COLUMNS, Votes, vote_label
 
 # %% auto #0
@@ -219,8 +219,7 @@ def export_labels(pool, out=None, min_votes:int=1, verbose:bool=True) -> pd.Data
     tie, other = ~dup & ~unusable & (d.label == ''), ~dup & ~unusable & (d.label == 'other')
     s.update(duplicates=int(dup.sum()), unusable=int(unusable.sum()), ties=int(tie.sum()), other=int(other.sum()))
     d = d[~(dup | unusable | tie | other)].copy()
-    sp = field_splits(pool).set_index('speaker').split
-    d['split'] = d.speaker.map(sp).fillna('train')
+    d['split'] = clip_splits(pool, d)
     d['path'] = [rel_path(pool_root(pool).resolve()/p, Path(out).resolve().parent if out else None) for p in d.path]
     first = ['path', 'label', 'speaker', 'accent', 'source', 'gender', 'split', 'votes', 'agreement', *P_COLUMNS]
     d = d[[c for c in first if c in d] + [c for c in t if c not in first]].reset_index(drop=True)

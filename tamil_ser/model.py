@@ -1,4 +1,4 @@
-"""The classifiers (a fine-tuned speech encoder with a classification head, or a light probe on frozen embeddings), the freezing policy, and the model bundle: a folder that saves, loads and predicts, with no pickle anywhere.
+"""A trained emotion model and its bundle: a probe or a fine-tuned classifier in a folder that saves, loads and predicts, with no pickle anywhere.
 
 Docs: https://tamil-ser.github.io/tamil-ser/model.html.md"""
 
@@ -6,20 +6,22 @@ Docs: https://tamil-ser.github.io/tamil-ser/model.html.md"""
 
 # %% ../nbs/05_model.ipynb #f85faef2
 from __future__ import annotations
-import json, math, os, shutil, tempfile
+import json, math
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 from fastcore.basics import patch
 from safetensors.torch import save_file, load_file
+from tqdm.auto import tqdm
 from .audio import *
 from .data import EMOTIONS, norm_label
 from .features import *
+from .core import UserError, swap_folder
 import pandas as pd
 
 # %% auto #0
-__all__ = ['META', 'ADAPT_MIN', 'SPREAD_MIN', 'hf_classifier', 'freeze', 'n_trainable', 'ProbeHead', 'fit_temperature',
-           'BundleError', 'check_meta', 'pid_alive', 'save_atomic', 'SERModel', 'ProbeModel', 'FinetunedModel',
-           'bundle_dir', 'load_model']
+__all__ = ['META', 'ADAPT_MIN', 'hf_classifier', 'freeze', 'n_trainable', 'ProbeHead', 'fit_temperature', 'BundleError',
+           'check_meta', 'SERModel', 'ProbeModel', 'FinetunedModel', 'bundle_dir', 'load_model', 'emotion_subset',
+           'restrict', 'clip_pieces']
 
 # %% ../nbs/05_model.ipynb #a7ab0b15
 def hf_classifier(backbone:str=DEFAULT_BACKBONE, labels=EMOTIONS, weighted_layers:bool=False, proj_size:int=256):
@@ -101,7 +103,7 @@ def fit_temperature(logits, y, max_iter:int=200) -> float:
 # %% ../nbs/05_model.ipynb #5ee930d4
 META = 'tamil_ser.json'
 
-class BundleError(ValueError):
+class BundleError(UserError):
     "A model bundle that is incomplete, damaged or inconsistent: one line naming the folder and the problem."
 
 def _finite_positive(meta: dict, key: str, default: float) -> float:
@@ -112,46 +114,18 @@ def _finite_positive(meta: dict, key: str, default: float) -> float:
     return float(v)
 
 def check_meta(meta: dict) -> dict:
-    "`meta` if it is a usable bundle description (labels, backbone, mode, temperature > 0, max_seconds > 0), else a `BundleError`."
+    "`meta` if it describes a usable bundle (labels, backbone, mode, temperatures, max_seconds, long_clips), else a `BundleError`."
     labels = meta.get('labels')
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(l, str) and l for l in labels):
         raise BundleError(f'labels must be a list of at least two names, not {labels!r}')
     if meta.get('mode') not in ('probe', 'finetune'): raise BundleError(f"mode must be 'probe' or 'finetune', not {meta.get('mode')!r}")
     if not isinstance(meta.get('backbone'), str) or not meta['backbone']: raise BundleError(f"no backbone named ({meta.get('backbone')!r})")
     _finite_positive(meta, 'temperature', 1.)
+    _finite_positive(meta, 'source_temperature', 1.)
     _finite_positive(meta, 'max_seconds', MAX_SECONDS)
+    if meta.get('long_clips', 'center') not in LONG_RULES:
+        raise BundleError(f"long_clips must be one of {', '.join(LONG_RULES)}, not {meta.get('long_clips')!r}")
     return meta
-
-# %% ../nbs/05_model.ipynb #4a9355d2
-def pid_alive(pid:int) -> bool:
-    "Whether process `pid` is running (a zombie, killed but not yet reaped, is not)."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(') ', 1)[-1][:1] != 'Z'
-    except OSError: return True
-
-def _stale_parts(folder: Path):
-    "Temporary folders beside `folder` left by saves whose process was killed."
-    for d in folder.parent.glob(f'.{folder.name}.*'):
-        pid = d.name[len(folder.name) + 2:].split('.')[0]
-        if pid.isdigit() and not pid_alive(int(pid)): yield d
-
-def save_atomic(folder, write) -> Path:
-    "Call `write(tmp)` to fill a temporary folder beside `folder`, then put it in `folder`'s place in one rename."
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for d in _stale_parts(folder): shutil.rmtree(d, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{folder.name}.{os.getpid()}.', dir=folder.parent))
-    try: write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = folder.with_name(f'.{folder.name}.{os.getpid()}.old')
-    if folder.exists(): os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
 
 # %% ../nbs/05_model.ipynb #e0926cfd
 class SERModel:
@@ -164,8 +138,12 @@ class SERModel:
         return self.meta['labels']
     @property
     def max_seconds(self) -> float:
-        "The clip length the model was trained on: longer clips are cropped to their centre."
+        "The clip length the model was trained on: a longer clip is judged as `long_clips` says."
         return self.meta.get('max_seconds', MAX_SECONDS)
+    @property
+    def long_clips(self) -> str:
+        "How a clip longer than `max_seconds` is judged (`LONG_RULES`): bundles from before issue 22 crop its centre."
+        return self.meta.get('long_clips', 'center')
     @property
     def temperature(self) -> float:
         "The calibration temperature dividing the logits (1: none)."
@@ -179,10 +157,10 @@ class SERModel:
         def write(tmp):
             self._write_weights(tmp)
             self._write_meta(tmp)
-        return save_atomic(folder, write)
+        return swap_folder(folder, write)
 
 # %% ../nbs/05_model.ipynb #acef94f5
-ADAPT_MIN, SPREAD_MIN = 30, 0.5
+ADAPT_MIN = 30
 
 def _strings(v, n) -> np.ndarray:
     "Per-clip strings of `v` (None: n empty strings)."
@@ -191,10 +169,11 @@ def _strings(v, n) -> np.ndarray:
 
 # %% ../nbs/05_model.ipynb #69eb5e1f
 class ProbeModel(SERModel):
-    "A frozen backbone and a `ProbeHead`, with the normalisation it was trained with."
-    def __init__(self, head: ProbeHead, meta: dict, sources: dict | None = None):
+    "A frozen backbone and a `ProbeHead` (and a `source_head` for source statistics), with the normalisation it was trained with."
+    def __init__(self, head: ProbeHead, meta: dict, sources: dict | None = None, source_head: ProbeHead | None = None):
         super().__init__(meta)
         self.head, self.backbone, self.sources = head.eval(), meta['backbone'], dict(sources or {})
+        self.source_head = None if source_head is None else source_head.eval()
         self.norm_used = 'training statistics'
     @property
     def norm(self) -> str:
@@ -206,6 +185,17 @@ class ProbeModel(SERModel):
     def train_sources(self) -> set:
         "The sources the model was trained on (those it keeps statistics for included)."
         return set(self.meta.get('data', {}).get('sources', [])) | set(self.sources)
+    @property
+    def speaker_sources(self) -> set:
+        "The training sources ('' for clips without one) whose speakers were mostly z-scored alone in training."
+        n = self.meta.get('normalisation')
+        if not isinstance(n, dict): return set()
+        if 'per_source' in n: return {s for s, how in n['per_source'].items() if how == 'speaker'}
+        return self.train_sources | {''} if n.get('speakers') else set()     # bundles from before issue 22
+    @property
+    def source_temperature(self) -> float:
+        "The temperature of the source head's logits."
+        return self.meta.get('source_temperature', self.temperature)
     def features(self, clips, progress=False) -> np.ndarray:
         "Pooled embeddings of `clips` (through the cache); only the layer the head reads when it reads one."
         X = embed(clips, self.backbone, max_seconds=self.max_seconds, progress=progress)
@@ -231,69 +221,95 @@ def _source_norm(self: ProbeModel, X: np.ndarray, sources, adapt) -> tuple:
 
 @patch
 @torch.inference_mode()
-def logits_from_normed(self: ProbeModel, Z) -> torch.Tensor:
-    "Calibrated logits of normalised features."
-    return self.head(torch.as_tensor(Z, dtype=torch.float32), normed=True) / self.temperature
+def logits_from_normed(self: ProbeModel, Z, alone=None) -> torch.Tensor:
+    "Calibrated logits of normalised features: rows z-scored alone (mask `alone`) through `head`, the rest through the source head."
+    Z = torch.as_tensor(np.asarray(Z, np.float32))
+    if self.source_head is None: return self.head(Z, normed=True) / self.temperature
+    a = torch.zeros(len(Z), dtype=torch.bool) if alone is None else torch.as_tensor(np.asarray(alone, bool))
+    out = torch.empty(len(Z), self.head.cfg['n_classes'])
+    out[a] = self.head(Z[a], normed=True) / self.temperature
+    out[~a] = self.source_head(Z[~a], normed=True) / self.source_temperature
+    return out
 
 # %% ../nbs/05_model.ipynb #aafb85f9
 @patch
-def spread(self: ProbeModel, X) -> float:
-    "How much the head's scores move within clips `X` of one speaker once the speaker's mean is taken away."
-    X = np.asarray(X, np.float32)
-    return float(self.logits_from_normed((X - X.mean(0)) / self.head.sd.numpy()).std(0).mean())
+def _alone(self: ProbeModel, spk, src, alone=None) -> tuple:
+    "Per clip, whether its speaker is z-scored alone (by the rules above), and a note on why given speakers were not."
+    if alone is None: alone = {'speaker': True, 'auto': 'inherit'}.get(self.norm, False)
+    if isinstance(alone, str) and alone != 'inherit': raise UserError(f"alone must be True, False, 'inherit' or speakers, not {alone!r}")
+    inherit, has = isinstance(alone, str), spk != ''
+    if isinstance(alone, (bool, np.bool_)): ok = has & bool(alone)
+    elif inherit: ok = has & np.isin(src, list(self.speaker_sources))
+    else: ok = has & np.isin(spk, [str(s) for s in alone])
+    names, counts = np.unique(spk[ok], return_counts=True)
+    ok &= np.isin(spk, names[counts >= (AUTO_CLIPS if inherit else 5)])
+    return ok, _kept_note(self, src[has & ~ok]) if inherit else []
+
+def _kept_note(m: ProbeModel, src) -> list:
+    "Why the clips of sources `src` (given speakers, not z-scored alone) kept their source's statistics."
+    why = {}
+    for s in sorted(set(src)):
+        k = ('new source' if s and s not in m.train_sources else 'by source in training' if s not in m.speaker_sources
+             else f'under {AUTO_CLIPS} clips')
+        why.setdefault(k, []).append(s or 'unnamed source')
+    parts = [k + ': ' + ', '.join(v) for k, v in why.items()]
+    return [f"speaker ids not used ({'; '.join(parts)})"] if parts else []
 
 @patch
-def _varied(self: ProbeModel, X, spk) -> set:
-    "The speakers z-scored alone: all with 5+ clips under norm='speaker'; under 'auto', those whose spread is near the training speakers'."
-    names = [s for s in np.unique(spk) if s and (spk == s).sum() >= 5]
-    if self.norm == 'speaker': return set(names)
-    ref = self.meta.get('normalisation')
-    ref = ref.get('spread_ref') if isinstance(ref, dict) else None
-    if not ref: return set()
-    return {s for s in names if (spk == s).sum() >= AUTO_CLIPS and self.spread(X[spk == s]) >= SPREAD_MIN * ref}
-
-@patch
-def _speaker_norm(self: ProbeModel, X, Z, speakers) -> tuple:
-    "Features with the speakers that qualify (see the rules above) z-scored alone, and a note."
-    spk = _strings(speakers, len(X))
-    keep = self._varied(X, spk)
-    if not keep: return Z, []
-    Z = Z.copy()
-    for s in keep:
-        i = spk == s
-        Z[i] = group_norm(X[i], np.full(i.sum(), 's'))
-    return Z, [f'per-speaker z-scores for {len(keep)} speaker(s)']
-
-@patch
-def normalise(self: ProbeModel, X, speakers=None, sources=None, adapt='auto') -> np.ndarray:
-    "Features `X` normalised by the rules above; sets `norm_used`."
+def _normalised(self: ProbeModel, X, speakers=None, sources=None, adapt='auto', alone=None) -> tuple:
+    "Features `X` normalised by the rules above, which clips were z-scored alone, and notes on what was done."
     X, want = np.asarray(X, np.float32), (self.head.cfg['n_layers'], self.head.cfg['dim'])
     if X.shape[1:] != want:
         raise BundleError(f'the head reads features of shape {want}, but backbone {self.backbone} gives {X.shape[1:]}: '
                           'is the backbone in tamil_ser.json the one the probe was trained on?')
     Z, notes = self._source_norm(X, sources, adapt)
-    if speakers is not None and self.norm in ('speaker', 'auto'):
-        Z, more = self._speaker_norm(X, Z, speakers)
-        notes += more
+    if speakers is None: return Z, np.zeros(len(X), bool), notes
+    spk = _strings(speakers, len(X))
+    ok, why = self._alone(spk, _strings(sources, len(X)), alone)
+    Z = Z.copy()
+    for s in np.unique(spk[ok]):
+        i = spk == s
+        Z[i] = group_norm(X[i], np.full(i.sum(), 's'))
+    n = len(np.unique(spk[ok]))
+    return Z, ok, notes + ([f'per-speaker z-scores for {n} speaker(s)'] if n else []) + why
+
+@patch
+def normalise(self: ProbeModel, X, speakers=None, sources=None, adapt='auto', alone=None) -> np.ndarray:
+    "Features `X` normalised by the rules above; sets `norm_used`."
+    Z, _, notes = self._normalised(X, speakers, sources, adapt, alone)
     self.norm_used = '; '.join(notes) or 'training statistics'
     return Z
 
 # %% ../nbs/05_model.ipynb #90ae262f
 @patch
-def proba_from_features(self: ProbeModel, X, speakers=None, sources=None, adapt='auto') -> np.ndarray:
-    "Probabilities from embeddings `(n, layers, dim)`, normalised by the rules above."
-    return torch.softmax(self.logits_from_normed(self.normalise(X, speakers, sources, adapt)), -1).numpy()
+def proba_from_features(self: ProbeModel, X, speakers=None, sources=None, adapt='auto', alone=None) -> np.ndarray:
+    "Probabilities from embeddings `(n, layers, dim)`, normalised by the rules above (`alone`: which speakers to z-score alone)."
+    Z, ok, notes = self._normalised(X, speakers, sources, adapt, alone)
+    self.norm_used = '; '.join(notes) or 'training statistics'
+    return torch.softmax(self.logits_from_normed(Z, ok), -1).numpy()
 
 @patch
-def predict_proba(self: ProbeModel, clips, speakers=None, sources=None, adapt='auto', progress=False) -> np.ndarray:
-    "Probabilities of each label for each clip; `speakers`, `sources` and `adapt` as for `proba_from_features`."
-    return self.proba_from_features(self.features(clips, progress), speakers, sources, adapt)
+def predict_proba(self: ProbeModel,
+                  clips, # paths or 16 kHz arrays
+                  speakers=None, # each clip's speaker ('' or None: unknown)
+                  sources=None, # each clip's source (corpus or field)
+                  adapt='auto', # z-score a source the model never saw by its own statistics: 'auto' (30 clips or more), True, False
+                  alone=None, # which speakers to z-score alone (default: the rule of `proba_from_features`)
+                  progress=False # show a progress bar
+                 ) -> np.ndarray:
+    "Probabilities of each label for each clip; `speakers`, `sources`, `adapt` and `alone` as for `proba_from_features`."
+    return self.proba_from_features(self.features(clips, progress), speakers, sources, adapt, alone)
+
+def _head_tensors(h: ProbeHead, folder, name: str):
+    "Write head `h`'s weights to `folder/name`."
+    save_file({k: v.contiguous() for k, v in h.state_dict().items()}, str(Path(folder)/name))
 
 @patch
 def _write_weights(self: ProbeModel, folder):
-    "`head.safetensors` and, when the probe keeps per-source statistics, `norm.safetensors`."
+    "`head.safetensors`, `source_head.safetensors` when there is one, and `norm.safetensors` when it keeps source statistics."
     self.meta['head'] = self.head.cfg
-    save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(Path(folder)/'head.safetensors'))
+    _head_tensors(self.head, folder, 'head.safetensors')
+    if self.source_head is not None: _head_tensors(self.source_head, folder, 'source_head.safetensors')
     if self.sources:
         t = {f'{s}.{k}': torch.as_tensor(v).contiguous() for s, st in self.sources.items() for k, v in zip(('mu', 'sd'), st)}
         save_file(t, str(Path(folder)/'norm.safetensors'))
@@ -339,6 +355,15 @@ def _tensors(f: Path) -> dict:
     try: return load_file(str(f))
     except Exception as e: raise BundleError(f'{f}: damaged weights ({type(e).__name__})') from None
 
+def _load_head(p: Path, name: str, cfg: dict) -> ProbeHead:
+    "The head stored in `p/name`, checked against its config."
+    try:
+        h = ProbeHead(**cfg)
+        h.load_state_dict(_tensors(p/name))
+    except (TypeError, RuntimeError) as e:
+        raise BundleError(f'{p}: {Path(name).stem} does not match its config ({str(e).splitlines()[0][:120]})') from None
+    return h
+
 def _load_probe(p: Path, meta: dict) -> ProbeModel:
     "A probe bundle, checked: the head's shapes against its config and the labels."
     cfg = meta.get('head')
@@ -346,14 +371,11 @@ def _load_probe(p: Path, meta: dict) -> ProbeModel:
         raise BundleError(f'{p/META}: bad head entry {cfg!r}')
     if cfg.get('n_classes') != len(meta['labels']):
         raise BundleError(f"{p/META}: {len(meta['labels'])} labels but a head of {cfg.get('n_classes')} classes")
-    try:
-        h = ProbeHead(**cfg)
-        h.load_state_dict(_tensors(p/'head.safetensors'))
-    except (TypeError, RuntimeError) as e:
-        raise BundleError(f'{p}: head does not match its config ({str(e).splitlines()[0][:120]})') from None
+    h = _load_head(p, 'head.safetensors', cfg)
+    sh = _load_head(p, 'source_head.safetensors', cfg) if (p/'source_head.safetensors').exists() else None
     t = _tensors(p/'norm.safetensors') if (p/'norm.safetensors').exists() else {}
     sources = {k[:-3]: (t[k].numpy(), t[k[:-3] + '.sd'].numpy()) for k in t if k.endswith('.mu')}
-    return ProbeModel(h, meta, sources)
+    return ProbeModel(h, meta, sources, sh)
 
 # %% ../nbs/05_model.ipynb #4569a99b
 def _load_finetuned(s: str, p: Path, meta: dict, device) -> FinetunedModel:
@@ -391,3 +413,29 @@ def load_model(path_or_id, device=None) -> SERModel:
     if not p.is_dir() and (p.exists() or s.startswith(('.', '/', '~')) or s.count('/') > 1):
         raise FileNotFoundError(f'{path_or_id}: no model bundle there')
     return _load_finetuned(str(p) if p.is_dir() else s, p, meta, device)
+
+# %% ../nbs/05_model.ipynb #80c79380
+def emotion_subset(emotions, labels) -> list:
+    "The emotions named in `emotions` ('a,b,c' or a list; aliases allowed), in the order of `labels`; a `ValueError` for others."
+    names = emotions.split(',') if isinstance(emotions, str) else list(emotions)
+    want = [norm_label(e) for e in names if str(e).strip()]
+    bad = [e for e in want if e not in labels]
+    if bad: raise UserError(f"emotions: {', '.join(bad)} not among the model's ({', '.join(labels)})")
+    keep = [l for l in labels if l in want]
+    if len(keep) < 2: raise UserError(f"emotions: give two or more to decide between, not {', '.join(keep) or 'none'}")
+    return keep
+
+def restrict(P, labels, emotions=None) -> tuple:
+    "Scores `P` (columns `labels`) over `emotions` only, renormalised to sum to 1, and those emotions (all when None)."
+    if emotions is None: return np.asarray(P), list(labels)
+    keep = emotion_subset(emotions, labels)
+    Q = np.asarray(P, np.float64)[:, [list(labels).index(e) for e in keep]]
+    return (Q / np.clip(Q.sum(1, keepdims=True), 1e-12, None)).astype(np.float32), keep
+
+# %% ../nbs/05_model.ipynb #3f1d5988
+def clip_pieces(srcs, max_seconds:float=MAX_SECONDS, rule:str='center', progress:bool=False) -> tuple:
+    "Clips (paths or 16 kHz arrays) read as a model with `max_seconds` and `long_clips=rule` scores them: (pieces, owner, weights)."
+    seconds = max_seconds if rule == 'center' else LONG_SECONDS
+    xs = [load_clip(s, seconds) if not isinstance(s, np.ndarray) else fit_clip(s, seconds)
+          for s in tqdm(srcs, desc='decode', disable=not progress, leave=False)]
+    return long_windows(xs, rule, max_seconds)

@@ -6,26 +6,114 @@ Docs: https://tamil-ser.github.io/tamil-ser/pool.html.md"""
 
 # %% ../nbs/12_pool.ipynb #2c730217
 from __future__ import annotations
-import hashlib, os
+import hashlib, json, os, sqlite3
+import yaml
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import write_table
-from .audio import MAX_SECONDS
+from .core import clear_parts, lock_folder, write_bytes, write_table, write_with
+from .audio import MAX_SECONDS, load_audio
 from .data import DataError
 from . import features
 from .features import embed, get_backbone
 
 # %% auto #0
-__all__ = ['SPLITS', 'pool_root', 'pool_rows', 'speaker_split', 'field_splits', 'pool_features']
+__all__ = ['POOL_COLUMNS', 'INCOMING_COLUMNS', 'REMOVING', 'POOL_WAIT', 'SPLITS', 'SPLIT_COLUMNS', 'read_table', 'append_rows',
+           'rewrite_without', 'removing_ids', 'Pool', 'pool_root', 'pool_rows', 'project_params', 'find_project',
+           'pool_lock', 'load_fingerprints', 'save_fingerprints', 'sweep_batch', 'speaker_split', 'field_splits',
+           'clip_splits', 'pool_features']
 
-# %% ../nbs/12_pool.ipynb #ad875fbb
+# %% ../nbs/12_pool.ipynb #5f09aa63
+POOL_COLUMNS = ['path', 'clip_id', 'origin', 'start', 'end', 'source', 'speaker', 'accent', 'gender', 'consent',
+                'batch', 'collected_at', 'duration', 'rms_db', 'snr_db', 'clipped', 'quality', 'duplicate_of', 'prompt',
+                'origin_hash']
+INCOMING_COLUMNS = ['clip_id', 'annotator', 'label']     # votes found while collecting, for the labelling step
+_NUMERIC = ['start', 'end', 'duration', 'rms_db', 'snr_db', 'clipped']
+
+def read_table(path:Path, columns:list[str]) -> pd.DataFrame:
+    "A pool CSV as strings exactly as written (an empty table with `columns` when the file is missing)."
+    if not path.exists(): return pd.DataFrame(columns=columns, dtype=str)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+def append_rows(path:Path, rows:list[dict], columns:list[str]):
+    "Add `rows` to a pool CSV: the old bytes unchanged, then the new rows, written whole or not at all."
+    if not rows: return
+    old = path.read_bytes() if path.exists() else b''
+    new = pd.DataFrame(rows, columns=columns).astype(str).to_csv(index=False, header=not old, lineterminator='\n')
+    write_bytes(path, old + new.encode())
+
+def rewrite_without(path:Path, ids:set[str], columns:list[str]):
+    "Rewrite a pool CSV without the rows of clips `ids` (the others byte for byte), whole or not at all."
+    if not path.exists(): return
+    t = read_table(path, columns)
+    if t.clip_id.isin(ids).any(): write_table(t[~t.clip_id.isin(ids)], path)
+
+# %% ../nbs/12_pool.ipynb #0af0cf99
+REMOVING = '.removing.json'   # a removal's plan: written before the removal starts, deleted when it is done
+
+def removing_ids(root:Path) -> set[str]:
+    "The clip ids of a removal that has not finished: gone already for every reader of the pool."
+    f = root/REMOVING
+    if not f.exists(): return set()
+    try: return set(json.loads(f.read_text())['ids'])
+    except (OSError, ValueError, KeyError): return set()
+
+class Pool:
+    "A folder of collected field clips: `pool.csv` (one row per clip) and `clips/<batch>/<clip_id>.flac`."
+    def __init__(self, root): self.root = Path(root)
+    @property
+    def csv(self) -> Path:
+        "The pool table."
+        return self.root/'pool.csv'
+    @property
+    def votes_csv(self) -> Path:
+        "Votes given while collecting, waiting to be taken into the vote store."
+        return self.root/'incoming_votes.csv'
+
+    @property
+    def table(self) -> pd.DataFrame:
+        "pool.csv as a DataFrame, read fresh (numbers as floats, text as strings, missing as ''), without clips being removed."
+        t = read_table(self.csv, POOL_COLUMNS)
+        gone = removing_ids(self.root)
+        if gone: t = t[~t.clip_id.isin(gone)].reset_index(drop=True)
+        for c in _NUMERIC:
+            if c in t: t[c] = pd.to_numeric(t[c], errors='coerce')
+        return t
+
+    def clip_path(self, clip_id:str) -> Path:
+        "The FLAC file of clip `clip_id`."
+        t = self.table
+        hit = t.path[t.clip_id == clip_id]
+        if hit.empty: raise KeyError(f'{self.csv}: no clip {clip_id}')
+        return self.root/hit.iloc[0]
+
+    def audio(self, clip_id:str) -> np.ndarray:
+        "The samples of clip `clip_id` (16 kHz float32)."
+        return load_audio(self.clip_path(clip_id))
+
+    def unlabelled(self) -> pd.DataFrame:
+        "Rows of clips without any vote in labels.sqlite (all rows if there is no such file)."
+        t, db = self.table, self.root/'labels.sqlite'
+        if not db.exists(): return t
+        with sqlite3.connect(db) as con:
+            try: voted = {r[0] for r in con.execute('SELECT DISTINCT clip_id FROM votes')}
+            except sqlite3.OperationalError: voted = set()
+        return t[~t.clip_id.isin(voted)]
+
+    def manifest(self) -> pd.DataFrame:
+        "The pool as a manifest: absolute `path`, `label` '' (unlabelled), every pool column (for `AudioBrowser` etc.)."
+        t = self.table
+        return t.assign(path=[str(self.root.absolute()/p) for p in t.path], label='')
+
+    def __len__(self): return len(self.table)
+    def __repr__(self): return f'Pool({str(self.root)!r}): {len(self)} clips'
+
 def pool_root(pool) -> Path:
-    "The folder of `pool` (a path or a collection `Pool`)."
+    "The folder of `pool` (a path or a `Pool`)."
     return Path(pool) if isinstance(pool, (str, os.PathLike)) else Path(pool.root)
 
+# %% ../nbs/12_pool.ipynb #ad875fbb
 def pool_rows(pool) -> pd.DataFrame:
-    "POOL/pool.csv as a table (through `collect.Pool`), with a one-line error naming the folder when it is not a pool."
-    from tamil_ser.collect import Pool
+    "POOL/pool.csv as a table (through `Pool`), with a one-line error naming the folder when it is not a pool."
     root = pool_root(pool)
     if not (root/'pool.csv').exists():
         raise DataError(f'{root}: no pool.csv there (make a pool with `tamil-ser collect SRC --pool {root}`)')
@@ -38,6 +126,67 @@ def pool_rows(pool) -> pd.DataFrame:
         if c not in t: t[c] = ''
     return t
 
+# %% ../nbs/12_pool.ipynb #28be3e45
+def project_params(project) -> dict:
+    "A project's params.yaml as a dict; {} where there is none or it is not a YAML mapping."
+    f = Path(project)/'params.yaml'
+    if not f.is_file(): return {}
+    try: params = yaml.safe_load(f.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError): return {}
+    return params if isinstance(params, dict) else {}
+
+def _project_pool(d: Path) -> Path|None:
+    "The pool folder named by `d/params.yaml` when `d` is a project, else None."
+    pool = project_params(d).get('pool')
+    return (d/pool).resolve() if isinstance(pool, str) else None
+
+def find_project(path) -> tuple[Path|None, Path]:
+    "(project, pool) for `path`, a project folder or a pool folder inside one; (None, path) for a pool outside any project."
+    root = pool_root(path)
+    if (pool := _project_pool(root.resolve())) is not None: return root, pool
+    for d in root.resolve().parents:
+        if _project_pool(d) == root.resolve(): return d, root
+    return None, root
+
+# %% ../nbs/12_pool.ipynb #d215805d
+POOL_WAIT = 600.  # seconds a pool write waits for another one to finish
+
+def pool_lock(root:Path, wait:float=POOL_WAIT):
+    "Hold pool `root` for one write (a flush, a removal, a recovery); a one-line `UserError` after `wait` s of waiting."
+    return lock_folder(root, wait, 'pool')
+
+# %% ../nbs/12_pool.ipynb #20e97cd6
+def load_fingerprints(root:Path, keep:set[str]|None=None) -> dict[str, np.ndarray]:
+    "The stored fingerprints of pool `root`, by clip id (those of clips `keep` only, when given)."
+    out = {}
+    for f in sorted((root/'fingerprints').glob('*.npz')):
+        with np.load(f) as z: out.update({k: z[k] for k in z.files if keep is None or k in keep})
+    return out
+
+def save_fingerprints(path:Path, fps:dict[str, np.ndarray]):
+    "Write fingerprints to `path` (.npz), whole or not at all; an empty dict removes the file."
+    if not fps: return path.unlink(missing_ok=True)
+    def save(t):
+        with open(t, 'wb') as f: np.savez_compressed(f, **fps)      # a file object: numpy adds no suffix to it
+    write_with(path, save)
+
+# %% ../nbs/12_pool.ipynb #0d4e0395
+def sweep_batch(root:Path, batch:str, rows:pd.DataFrame) -> int:
+    "Delete what a collect stored in `batch` without rows in pool.csv (`rows`): clips, fingerprints, votes; how many clips."
+    d = root/'clips'/batch
+    mine = {Path(p).stem for p in rows.path if Path(p).parent == Path('clips', batch)}
+    if d.is_dir(): clear_parts(d)
+    lost = {f.stem for f in d.glob('*.flac') if f.stem not in mine}
+    for c in lost: (d/f'{c}.flac').unlink(missing_ok=True)
+    npz = root/'fingerprints'/f'{batch}.npz'
+    if npz.exists():
+        with np.load(npz) as z: fps = {k: z[k] for k in z.files}
+        if set(fps) - mine: save_fingerprints(npz, {k: v for k, v in fps.items() if k in mine})
+        lost |= set(fps) - mine
+    rewrite_without(root/'incoming_votes.csv', lost - set(rows.clip_id), INCOMING_COLUMNS)
+    if d.is_dir() and not any(d.iterdir()): d.rmdir()
+    return len(lost)
+
 # %% ../nbs/12_pool.ipynb #739b5d26
 SPLITS = ('train', 'test')
 
@@ -46,26 +195,49 @@ def speaker_split(speaker:str, test_share:float=0.3) -> str:
     h = int(hashlib.blake2b(str(speaker).encode(), digest_size=8).hexdigest(), 16) / 2**64
     return 'test' if h < test_share else 'train'
 
+SPLIT_COLUMNS = ['speaker', 'split', 'origin']    # origin: the recording, for the rows of clips without a speaker
+
 def _read_splits(f: Path) -> pd.DataFrame:
-    "splits.csv, checked: one row per speaker, split train or test."
-    if not f.exists(): return pd.DataFrame(columns=['speaker', 'split'])
+    "splits.csv, checked: one row per speaker (or per origin recording of clips without one), split train or test."
+    if not f.exists(): return pd.DataFrame(columns=SPLIT_COLUMNS)
     try: s = pd.read_csv(f, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataError(f'{f}: not a readable CSV ({e})') from None
     if list(s.columns[:2]) != ['speaker', 'split']: raise DataError(f'{f}: needs the columns speaker,split (has {", ".join(s.columns)})')
     bad = s[~s.split.str.strip().isin(SPLITS)]
     if len(bad): raise DataError(f'{f}: row {bad.index[0] + 2}: split must be train or test, not {bad.split.iloc[0]!r}')
-    return s.assign(split=s.split.str.strip()).drop_duplicates('speaker', keep='first')
+    s = s.assign(split=s.split.str.strip(), origin=s.get('origin', ''))
+    return s[SPLIT_COLUMNS].drop_duplicates(['speaker', 'origin'], keep='first')
+
+def _new_groups(t: pd.DataFrame, s: pd.DataFrame, test_share:float) -> pd.DataFrame:
+    "Rows of splits.csv for the speakers of pool table `t` not in splits `s`, and for the origins of its clips without a speaker."
+    spk = [x for x in pd.unique(t.speaker) if x and x not in set(s.speaker)]
+    known = set(s.origin[s.speaker == ''])
+    org = [o for o in pd.unique(t.origin[t.speaker == '']) if o and o not in known]
+    return pd.DataFrame(dict(speaker=spk + [''] * len(org), split=[speaker_split(x, test_share) for x in spk + org],
+                             origin=[''] * len(spk) + org), columns=SPLIT_COLUMNS)
 
 def field_splits(pool, test_share:float=0.3) -> pd.DataFrame:
-    "POOL/splits.csv (speaker, split), with the pool's new speakers placed by `speaker_split`; written atomically when it grows."
+    "POOL/splits.csv, with the pool's new speakers (or origins of clips without one) placed by `speaker_split`; written when it grows."
     f = pool_root(pool)/'splits.csv'
     s = _read_splits(f)
-    spk = [x for x in pd.unique(pool_rows(pool).speaker) if x and x not in set(s.speaker)]
-    if not spk: return s.reset_index(drop=True).astype(str)
-    s = pd.concat([s, pd.DataFrame(dict(speaker=spk, split=[speaker_split(x, test_share) for x in spk]))], ignore_index=True).astype(str)
+    t = pool_rows(pool)
+    new = _new_groups(t.assign(origin=t.get('origin', '')), s, test_share)
+    if not len(new): return s.reset_index(drop=True).astype(str)
+    s = pd.concat([s, new], ignore_index=True).astype(str)
     write_table(s, f)
     return s
+
+# %% ../nbs/12_pool.ipynb #3a795253
+def clip_splits(pool, rows:pd.DataFrame|None=None, test_share:float=0.3) -> pd.Series:
+    "The split ('train' or 'test') of each row of the pool table (`rows`, default all): by speaker, or by origin where there is none."
+    t = pool_rows(pool) if rows is None else rows
+    s = field_splits(pool, test_share)
+    by_speaker = s[s.speaker != ''].set_index('speaker').split
+    by_origin = s[s.speaker == ''].set_index('origin').split
+    origin = t.origin if 'origin' in t else pd.Series('', index=t.index)
+    split = t.speaker.map(by_speaker).where(t.speaker != '', origin.map(by_origin))
+    return split.fillna('train').rename('split')
 
 # %% ../nbs/12_pool.ipynb #af680ec9
 def _index_dir(bb, max_seconds) -> Path:

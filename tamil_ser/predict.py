@@ -1,4 +1,4 @@
-"""Emotions of new audio: one clip, a batch of files, a long recording as a timeline; the model found and loaded once; an optional ONNX Runtime path that is several times faster on a CPU.
+"""Emotions of new audio (one clip, a batch of files, a long recording as a timeline) from a model found and loaded once, through torch or ONNX Runtime.
 
 Docs: https://tamil-ser.github.io/tamil-ser/predict.html.md"""
 
@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 from .audio import *
-from .features import CACHE, SMILE_SETS, HFBackbone, embed
-from .model import META, SERModel, FinetunedModel, ProbeModel, bundle_dir, load_model
+from .core import UserError, move
+from .features import CACHE, LONG_SECONDS, SMILE_SETS, HFBackbone, embed, long_windows, pool_windows, window_starts
+from .model import META, SERModel, FinetunedModel, ProbeModel, bundle_dir, load_model, restrict
 
 # %% auto #0
 __all__ = ['NO_SPEECH', 'UNCERTAIN', 'COLORS', 'BACKENDS', 'ModelNotFoundError', 'find_model', 'get_model', 'truncated_backbone',
-           'probe_layer', 'probe_features', 'probe_proba', 'predict_emotion', 'predict_batch', 'predict_long',
-           'plot_timeline', 'export_onnx', 'OnnxModel', 'fast_model']
+           'probe_layer', 'probe_features', 'probe_proba', 'backend_model', 'batch_proba', 'abstain_threshold',
+           'answer', 'predict_emotion', 'predict_batch', 'predict_long', 'plot_timeline', 'export_onnx', 'OnnxModel',
+           'fast_model']
 
 # %% ../nbs/08_predict.ipynb #ef8baba1
 class ModelNotFoundError(FileNotFoundError):
@@ -71,7 +73,7 @@ def truncated_backbone(name:str, layers:int) -> HFBackbone:
     bb = HFBackbone(name)
     enc, keep = _encoder(bb), max(layers, 1)           # hidden states are recorded at the layers: keep one for layer 0
     n = len(enc.layers)
-    if not 0 <= layers <= n: raise ValueError(f'{name} has {n} transformer layers; cannot keep {layers}')
+    if not 0 <= layers <= n: raise UserError(f'{name} has {n} transformer layers; cannot keep {layers}')
     if keep < n:
         enc.layers = enc.layers[:keep]
         if bb.whisper or getattr(bb.model.config, 'do_stable_layer_norm', False):
@@ -116,7 +118,7 @@ def _clip(audio, sr=None, max_seconds:float|None=None) -> np.ndarray:
     if max_seconds is not None: return load_clip(audio, max_seconds, src_sr=None if is_file else sr)
     return load_audio(audio) if is_file else load_audio(audio, src_sr=sr)
 
-def _model(model, backend:str='torch') -> SERModel:
+def backend_model(model, backend:str='torch') -> SERModel:
     "The model to run: `get_model(model)`, through `fast_model` for a backend other than torch."
     return get_model(model) if backend == 'torch' else fast_model(get_model(model), backend)
 
@@ -126,7 +128,7 @@ def _norm_args(fn, **norm) -> dict:
     if any(p.kind == p.VAR_KEYWORD for p in params.values()): return norm
     return {k: v for k, v in norm.items() if k in params}
 
-def _proba(m: SERModel, clips: list, batch_size:int=8, **norm) -> np.ndarray:
+def batch_proba(m: SERModel, clips: list, batch_size:int=8, **norm) -> np.ndarray:
     "Probabilities of `clips` under any `SERModel`, in batches of `batch_size`; `norm`: speakers, sources, adapt."
     if not clips: return np.zeros((0, len(m.labels)), np.float32)
     if isinstance(m, ProbeModel):
@@ -137,30 +139,43 @@ def _proba(m: SERModel, clips: list, batch_size:int=8, **norm) -> np.ndarray:
 
 UNCERTAIN = 'uncertain'
 
-def _abstain(m: SERModel, abstain) -> float:
+def abstain_threshold(m: SERModel, abstain) -> float:
     "The abstain threshold: the argument, else the bundle's `abstain`, else 0 (never abstain)."
     return float(abstain if abstain is not None else m.meta.get('abstain') or 0.)
 
-def _result(p, labels, abstain:float=0.) -> dict:
+def answer(p, labels, abstain:float=0.) -> dict:
     "The answer for one row of probabilities ('uncertain' below the `abstain` confidence)."
     i = int(np.argmax(p))
     return dict(emotion=labels[i] if p[i] >= abstain else UNCERTAIN, confidence=float(p[i]),
                 scores={l: float(v) for l, v in zip(labels, p)})
 
-def predict_emotion(audio, model=None, sr:int|None=None, backend:str='torch', abstain:float|None=None) -> dict:
-    "Emotion, confidence and scores of one clip (path, bytes, or array at `sr`); 'uncertain' below `abstain`; 'no_speech'."
-    m = _model(model, backend)
-    x = _clip(audio, sr, m.max_seconds)
+def _read_seconds(m: SERModel) -> float:
+    "How much of a clip's centre to decode for model `m`: its clip length, or `LONG_SECONDS` when long clips are windowed."
+    return m.max_seconds if m.long_clips == 'center' else max(LONG_SECONDS, m.max_seconds)
+
+def predict_emotion(audio, # a path, bytes, or an array at `sr`
+                    model=None, # a bundle folder, project, hub id or `SERModel` (default: `find_model`)
+                    sr:int|None=None, # the sample rate of an array (default 16 kHz)
+                    backend:str='torch', # torch (exact), onnx or int8
+                    abstain:float|None=None, # answer 'uncertain' below this confidence (default: the bundle's, else never)
+                    emotions=None # decide among these emotions only ('a,b,c' or a list)
+                   ) -> dict:
+    "Emotion, confidence and scores of one clip (path, bytes, or array at `sr`), among `emotions`; 'uncertain', 'no_speech'."
+    m = backend_model(model, backend)
+    x = _clip(audio, sr, _read_seconds(m))
+    labels = restrict(np.zeros((0, len(m.labels))), m.labels, emotions)[1]
     why = speech_check(x)
-    if why: return dict(emotion=NO_SPEECH, confidence=0., scores={l: None for l in m.labels}, reason=why)
-    return _result(_proba(m, [x])[0], m.labels, _abstain(m, abstain))
+    if why: return dict(emotion=NO_SPEECH, confidence=0., scores={l: None for l in labels}, reason=why)
+    pieces, owner, w = long_windows([x], m.long_clips, m.max_seconds)
+    P, labels = restrict(pool_windows(batch_proba(m, pieces), owner, 1, w), m.labels, emotions)
+    return answer(P[0], labels, abstain_threshold(m, abstain))
 
 # %% ../nbs/08_predict.ipynb #79f52103
 class _NoSpeech(str):
     "The reason a readable clip has nothing to judge."
 
 def _read_clip(src, max_seconds) -> np.ndarray | str:
-    "The centre `max_seconds` of a clip, a `_NoSpeech` reason, or the one-line reason it cannot be read (never raises)."
+    "The centre `max_seconds` of a clip (all of a shorter one), a `_NoSpeech` reason, or the one-line reason it cannot be read."
     try: x = _clip(src, max_seconds=max_seconds)
     except AudioError as e: return str(e)
     except Exception as e: return f'{src}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
@@ -191,10 +206,10 @@ def _rows(srcs, P, errs, labels, abstain:float=0., quiet=None) -> pd.DataFrame:
 
 # %% ../nbs/08_predict.ipynb #2a440320
 class _Scorer:
-    "Scores clips as they arrive, in chunks; a probe keeps their features and scores all at once, so normalisation sees the batch."
+    "Scores clips as they arrive, in chunks of pieces (a long clip's windows); a probe keeps the features and scores them at once."
     def __init__(self, m: SERModel, P: np.ndarray, batch_size:int=8, **norm):
         self.m, self.P, self.bs, self.norm = m, P, batch_size, norm
-        self.chunk, self.buf, self.feats, self.rows = max(batch_size * 8, 32), [], [], []
+        self.chunk, self.buf, self.feats, self.scores, self.owner, self.weights = max(batch_size * 8, 32), [], [], [], [], []
 
     def _args(self, fn, rows) -> dict:
         "The normalisation arguments for `rows`, as `fn` accepts them."
@@ -202,29 +217,34 @@ class _Scorer:
         return _norm_args(fn, **{k: pick(v) for k, v in self.norm.items()})
 
     def add(self, i: int, x: np.ndarray) -> int:
-        "Queue clip `x` of row `i`; score the chunk when full; the number of rows done."
-        self.buf.append((i, x))
+        "Queue clip `x` of row `i`, as its pieces under the model's `long_clips` rule; score the chunk when full."
+        pieces, _, w = long_windows([x], self.m.long_clips, self.m.max_seconds)
+        self.buf += [(i, p, wi) for p, wi in zip(pieces, w)]
         return self.flush() if len(self.buf) >= self.chunk else 0
 
     def flush(self) -> int:
-        "Score (fine-tuned) or embed (probe) the queued clips; the number of rows done."
-        rows, clips = [i for i, _ in self.buf], [x for _, x in self.buf]
+        "Score (fine-tuned) or embed (probe) the queued pieces; the number of pieces done."
+        rows, clips = [i for i, _, _ in self.buf], [x for _, x, _ in self.buf]
+        self.owner += rows
+        self.weights += [w for _, _, w in self.buf]
         self.buf = []
         if not rows: return 0
-        if isinstance(self.m, ProbeModel):
-            self.feats.append(probe_features(self.m, clips, batch_size=self.bs))
-            self.rows += rows
+        if isinstance(self.m, ProbeModel): self.feats.append(probe_features(self.m, clips, batch_size=self.bs))
         elif isinstance(self.m, FinetunedModel):
-            self.P[rows] = self.m.predict_proba(clips, batch_size=self.bs, **self._args(self.m.predict_proba, rows))
-        else: self.P[rows] = _proba(self.m, clips, self.bs)
+            self.scores.append(self.m.predict_proba(clips, batch_size=self.bs, **self._args(self.m.predict_proba, rows)))
+        else: self.scores.append(batch_proba(self.m, clips, self.bs))
         return len(rows)
 
     def finish(self):
-        "Score what is left; a probe scores every kept feature in one call."
+        "Score what is left (a probe: every kept feature in one call) and pool each clip's pieces into its row."
         self.flush()
+        if not self.owner: return
         if self.feats:
             fn = self.m.proba_from_features
-            self.P[self.rows] = fn(np.concatenate(self.feats), **self._args(fn, self.rows))
+            S = fn(np.concatenate(self.feats), **self._args(fn, self.owner))
+        else: S = np.concatenate(self.scores)
+        rows, owner = np.unique(self.owner, return_inverse=True)
+        self.P[rows] = pool_windows(S, owner, len(rows), self.weights)
 
 # %% ../nbs/08_predict.ipynb #516aea84
 def _batch_inputs(paths, speakers=None, sources=None) -> tuple[list, list | None, list | None]:
@@ -233,34 +253,34 @@ def _batch_inputs(paths, speakers=None, sources=None) -> tuple[list, list | None
     col = lambda c: list(paths[c].fillna('').astype(str)) if c in paths else None
     return list(paths.path), col('speaker') if speakers is None else speakers, col('source') if sources is None else sources
 
-def predict_batch(paths, model=None, batch_size:int=8, progress:bool=True, backend:str='torch', abstain:float|None=None,
-                  speakers=None, sources=None, adapt='auto') -> pd.DataFrame:
+def predict_batch(paths, model=None, batch_size:int=8, progress:bool=True,
+                  backend:str='torch', # torch, onnx or int8 (`fast_model`)
+                  abstain:float|None=None, # answer 'uncertain' below this confidence (default: the bundle's, else never)
+                  speakers=None, sources=None, # per file (a manifest's columns by default); one source for all as a string
+                  adapt='auto', # test-time adaptation of a new source (`05_model`)
+                  emotions=None # decide among these emotions only ('angry,happy,neutral,sad' or a list)
+                 ) -> pd.DataFrame:
     "One row per file, in input order: path, emotion ('uncertain', 'no_speech'), confidence, a probability per emotion, error."
-    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f'batch_size must be at least 1, not {batch_size}')
+    if not isinstance(batch_size, int) or batch_size < 1: raise UserError(f'batch_size must be at least 1, not {batch_size}')
     srcs, speakers, sources = _batch_inputs(paths, speakers, sources)
     if isinstance(sources, str): sources = [sources] * len(srcs)   # one source for the whole batch
-    m = _model(model, backend)
+    m = backend_model(model, backend)
+    restrict(np.zeros((0, len(m.labels))), m.labels, emotions)      # a bad emotion fails before any file is read
     P, errs, quiet = np.full((len(srcs), len(m.labels)), np.nan, np.float32), [''] * len(srcs), np.zeros(len(srcs), bool)
     scorer = _Scorer(m, P, batch_size, speakers=speakers, sources=sources, adapt=adapt)
     with tqdm(total=len(srcs), desc='predict', disable=not progress, leave=False) as bar:
-        for i, y in enumerate(_read_ahead(srcs, m.max_seconds)):
+        for i, y in enumerate(_read_ahead(srcs, _read_seconds(m))):
             if isinstance(y, _NoSpeech): quiet[i] = True
             elif isinstance(y, str): errs[i] = y
             else: scorer.add(i, y)
             bar.update(1)
         scorer.finish()
-    return _rows(srcs, P, errs, m.labels, _abstain(m, abstain), quiet)
+    P, labels = restrict(P, m.labels, emotions)
+    return _rows(srcs, P, errs, labels, abstain_threshold(m, abstain), quiet)
 
 # %% ../nbs/08_predict.ipynb #091cc62d
-def _windows(n:int, window:float, hop:float, sr:int=SR) -> np.ndarray:
-    "Start samples of the windows over `n` samples, the last one ending at the end."
-    w, h = int(round(window*sr)), max(1, int(round(hop*sr)))
-    if n <= w: return np.array([0])
-    s = np.arange(0, n - w + 1, h)
-    return s if s[-1] + w == n else np.append(s, n - w)
-
 def _stream_windows(blocks, w: int, h: int, name: str = '<audio>'):
-    "Yield (start, samples) of `_windows` over a stream of blocks, holding one block and one window."
+    "Yield (start, samples) of `window_starts` over a stream of blocks, holding one block and one window."
     buf, base, nxt, total, last_end = np.zeros(0, np.float32), 0, 0, 0, 0
     for b in blocks:
         buf, total = np.concatenate([buf, b]), total + len(b)
@@ -278,14 +298,14 @@ def _n_windows(src, window: float, hop: float, sr) -> int | None:
     "How many windows a recording will give (for the progress bar), from its header; None if unknown."
     try: n = audio_info(src)['duration'] * SR if isinstance(src, _FILE) else len(src) / (sr or SR) * SR
     except AudioError: return None
-    return len(_windows(int(n), window, hop))
+    return len(window_starts(int(n), window, hop))
 
 def _score_windows(m: SERModel, xs: list, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     "Probabilities of windows (NaN rows for silent ones) and which were silent."
     quiet = np.array([speech_check(x) is not None for x in xs], bool)
     P = np.full((len(xs), len(m.labels)), np.nan, np.float32)
     live = np.flatnonzero(~quiet)
-    if len(live): P[live] = _proba(m, [xs[i] for i in live], batch_size, adapt=False)
+    if len(live): P[live] = batch_proba(m, [xs[i] for i in live], batch_size, adapt=False)
     return P, quiet
 
 def _chunks(it, n: int):
@@ -308,12 +328,19 @@ def _timeline(parts: list, labels: list) -> pd.DataFrame:
     for j, l in enumerate(labels): df[l] = P[:, j]
     return df
 
-def predict_long(path, window:float=3.0, hop:float=1.0, model=None, sr:int|None=None, batch_size:int=8,
-                 progress:bool=True, backend:str='torch') -> pd.DataFrame:
+def predict_long(path, # a recording: path, bytes, or an array at `sr`
+                 window:float=3.0, # seconds a window lasts
+                 hop:float=1.0, # seconds between window starts
+                 model=None, # a bundle folder, project, hub id or `SERModel` (default: `find_model`)
+                 sr:int|None=None, # the sample rate of an array (default 16 kHz)
+                 batch_size:int=8, # windows per model call
+                 progress:bool=True, # show a progress bar of windows
+                 backend:str='torch' # torch (exact), onnx or int8
+                ) -> pd.DataFrame:
     "Emotion timeline of a long recording, streamed: a row per `window` s every `hop` s (start, end, emotion, confidence, scores)."
-    if window < MIN_SECONDS: raise ValueError(f'window must be at least {MIN_SECONDS} s, not {window}')
-    if hop <= 0: raise ValueError(f'hop must be above 0 s, not {hop}')
-    m, w, h = _model(model, backend), int(round(window*SR)), max(1, int(round(hop*SR)))
+    if window < MIN_SECONDS: raise UserError(f'window must be at least {MIN_SECONDS} s, not {window}')
+    if hop <= 0: raise UserError(f'hop must be above 0 s, not {hop}')
+    m, w, h = backend_model(model, backend), int(round(window*SR)), max(1, int(round(hop*SR)))
     is_file = isinstance(path, _FILE)
     windows = _stream_windows(audio_blocks(path, src_sr=None if is_file else sr or SR), w, h,
                               str(path) if isinstance(path, (str, Path)) else '<audio>')
@@ -389,7 +416,7 @@ def export_onnx(fm: FinetunedModel, path, int8:bool=False) -> Path:
             logging.disable(logging.WARNING)   # its advice to pre-process goes to the root logger
             try: quantize_dynamic(d/'fp32.onnx', d/'int8.onnx', weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul'])
             finally: logging.disable(level)
-        os.replace(d/('int8.onnx' if int8 else 'fp32.onnx'), path)
+        move(d/('int8.onnx' if int8 else 'fp32.onnx'), path)
     finally: shutil.rmtree(d, ignore_errors=True)
     return path
 
@@ -427,7 +454,7 @@ class OnnxModel(FinetunedModel):
 # %% ../nbs/08_predict.ipynb #d3e4da76
 def fast_model(m: SERModel, backend:str='onnx') -> SERModel:
     "`m` for `backend`: 'torch' (exact fp32), 'onnx' (ONNX Runtime fp32) or 'int8' (ONNX Runtime, int8 MatMuls)."
-    if backend not in BACKENDS: raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend not in BACKENDS: raise UserError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     m = getattr(m, 'base', m)
     if backend == 'torch': return m
     if not isinstance(m, FinetunedModel) or next(m.model.parameters()).device.type != 'cpu':

@@ -1,4 +1,4 @@
-"""The plumbing every report and widget shares: the predictions table, the confusion matrix, saving figures, audio for players, the run files, and the self-contained HTML page with its header.
+"""What every report and widget shares: the predictions table, figures, audio for players, the run files and the self-contained HTML page.
 
 Docs: https://tamil-ser.github.io/tamil-ser/report.html.md"""
 
@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
 import matplotlib.pyplot as plt
 from .audio import SR, load_audio
+from . import __version__
+from .core import UserError, write_text, write_with
 from .data import COLUMNS, EMOTIONS, LABEL2ID, five_class
 
 # %% auto #0
 __all__ = ['PRED_EXTRA', 'DPI', 'AUDIO_TYPES', 'SAMPLE_NOTE', 'CSS', 'predictions', 'mock_predictions', 'classes_of', 'confusion',
            'row_shares', 'plot_confusion', 'save_fig', 'fig_html', 'wav_bytes', 'audio_bytes', 'audio_uri', 'clip_uri',
-           'write_text', 'json_safe', 'write_run', 'read_run', 'is_sample', 'data_summary', 'model_summary',
-           'report_header', 'HTML', 'html_report']
+           'json_safe', 'write_run', 'read_run', 'is_sample', 'data_summary', 'model_summary', 'report_header', 'HTML',
+           'html_report']
 
 # %% ../nbs/02_report.ipynb #14d419b9
 PRED_EXTRA = ['fold', 'duration', 'rms_db', 'seen']   # columns kept beside the manifest's when present
@@ -85,11 +87,7 @@ DPI = 100   # embedded figures: 10 pt text is ~14 px at 100% zoom
 def save_fig(fig, path=None, dpi:int=DPI, close:bool=False):
     "Save Figure `fig` as a PNG at `path` (folders made; atomically) when a path is given; close it if `close`; return it."
     if path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f'.{path.name}.{os.getpid()}.part')
-        fig.savefig(part, dpi=dpi, bbox_inches='tight', format='png')
-        os.replace(part, path)
+        write_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches='tight', format='png'))
     if close: plt.close(fig)
     return fig
 
@@ -109,7 +107,7 @@ def wav_bytes(x:np.ndarray, sr:int=SR) -> bytes:
 
 def audio_bytes(x:np.ndarray, sr:int=SR, fmt:str='wav') -> bytes:
     "Clip `x` encoded as `fmt`: 'wav' (16-bit PCM), 'flac' or 'ogg' (Opus)."
-    if fmt not in AUDIO_TYPES: raise ValueError(f"audio format must be one of {', '.join(AUDIO_TYPES)}, not {fmt!r}")
+    if fmt not in AUDIO_TYPES: raise UserError(f"audio format must be one of {', '.join(AUDIO_TYPES)}, not {fmt!r}")
     container, subtype, _ = AUDIO_TYPES[fmt]
     b = io.BytesIO()
     sf.write(b, np.clip(np.asarray(x, dtype=np.float32), -1, 1), sr, format=container, subtype=subtype)
@@ -124,15 +122,6 @@ def clip_uri(path, max_seconds:float=3., fmt:str='ogg') -> str:
     return audio_uri(load_audio(path)[:int(max_seconds*SR)], SR, fmt)
 
 # %% ../nbs/02_report.ipynb #c03106dd
-def write_text(path, text:str) -> Path:
-    "Write `text` to `path` atomically (a temporary file renamed over it); folders made."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f'.{path.name}.{os.getpid()}.part')
-    part.write_text(text)
-    os.replace(part, path)
-    return path
-
 def json_safe(o):
     "`o` with NaN and infinities as None and numpy scalars as Python numbers, through dicts, lists and tuples: valid JSON."
     if isinstance(o, dict): return {k: json_safe(v) for k, v in o.items()}
@@ -196,7 +185,6 @@ SAMPLE_NOTE = 'synthetic sample: for demos, not a result to report'
 
 def report_header(data=(), model:dict|None=None, when:datetime|None=None) -> str:
     "HTML header of a report: the datasets (`data_summary` dicts), the model (`model_summary`), date and version."
-    from tamil_ser import __version__
     data = [data] if isinstance(data, dict) else list(data)
     rows = [('dataset', _data_line(s)) for s in data]
     if model:

@@ -1,4 +1,4 @@
-"""Live emotion: a stream of audio chunks (a file, raw PCM on stdin, a microphone) cut into utterances by silero-vad as it goes, one event per utterance as soon as it ends; an int8 safety check.
+"""Live emotion: a stream of audio chunks (a file, raw PCM on stdin, a microphone) cut into utterances by silero-vad as it goes, one event per utterance as soon as it ends.
 
 Docs: https://tamil-ser.github.io/tamil-ser/stream.html.md"""
 
@@ -13,12 +13,17 @@ import numpy as np, torch
 from fastcore.basics import patch
 import tamil_ser
 from .audio import *
-from .model import SERModel, ProbeModel
-from .predict import UNCERTAIN, _abstain, _model, _proba, _result, _windows, probe_proba
+from .vad import VAD_FRAME, load_vad
+from .core import UserError, one_line_errors
+from .data import read_data
+from .features import window_starts
+from .model import SERModel, FinetunedModel, ProbeModel
+from .predict import (COLORS, UNCERTAIN, abstain_threshold, answer, backend_model, batch_proba, get_model, predict_batch,
+                               probe_proba)
 
 # %% auto #0
-__all__ = ['STREAM_BLOCK', 'CONTAINERS', 'VAD_WINDOW', 'ASSETS', 'stream_chunks', 'load_vad', 'Listener', 'stream', 'plot_events',
-           'mic_chunks', 'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
+__all__ = ['STREAM_BLOCK', 'CONTAINERS', 'ASSETS', 'stream_chunks', 'Listener', 'stream', 'plot_events', 'mic_chunks',
+           'listen_cli', 'int8_check', 'int8_cli', 'LiveMeter']
 
 # %% ../nbs/25_stream.ipynb #ddc27b95
 STREAM_BLOCK = 4096   # samples per read from a file or a raw PCM pipe
@@ -67,17 +72,6 @@ def stream_chunks(src, sr:int=SR, block:int=STREAM_BLOCK):
     else:
         for c in ([src] if isinstance(src, np.ndarray) else src): yield c if isinstance(c, tuple) else (c, sr)
 
-# %% ../nbs/25_stream.ipynb #203be71a
-VAD_WINDOW = 512   # samples per silero-vad step at 16 kHz (32 ms)
-
-def load_vad(onnx:bool=True):
-    "A fresh silero-vad model (ONNX Runtime by default: twice as fast as TorchScript), leaving torch's thread count alone."
-    n = torch.get_num_threads()
-    try:
-        from silero_vad import load_silero_vad
-        return load_silero_vad(onnx=onnx)
-    finally: torch.set_num_threads(n)   # importing silero_vad sets torch to one thread for the whole process
-
 # %% ../nbs/25_stream.ipynb #dd563875
 class _Buffer:
     "A growing float32 array with amortised appends and trims: samples `origin ...` of a stream."
@@ -102,12 +96,12 @@ class Listener:
                  min_silence_ms:int=200, speech_pad_ms:int=30, threshold:float=0.5, min_speech:float=0.25, hop:float=1.0,
                  silence_db:float=-70., quiet:float=60., truncate:bool=True, backend:str='torch', clock=time.perf_counter):
         from silero_vad import VADIterator
-        self.m = _model(model, backend)
+        self.m = backend_model(model, backend)
         self.vad = VADIterator(load_vad(), threshold, SR, min_silence_ms, speech_pad_ms)
-        self.abstain, self.recent, self.interim, self.hop = _abstain(self.m, abstain), deque(maxlen=max(1, smooth)), interim, hop
+        self.abstain, self.recent, self.interim, self.hop = abstain_threshold(self.m, abstain), deque(maxlen=max(1, smooth)), interim, hop
         self.min_speech, self.floor, self.quiet, self.clock = int(min_speech * SR), 10 ** (silence_db / 20), quiet, clock
         probe = isinstance(self.m, ProbeModel)
-        self.proba = (lambda clips: probe_proba(self.m, clips, truncate)) if probe else (lambda clips: _proba(self.m, clips))
+        self.proba = (lambda clips: probe_proba(self.m, clips, truncate)) if probe else (lambda clips: batch_proba(self.m, clips))
         self.sr, self.resampler, self.pending, self.buf = None, None, np.zeros(0, np.float32), _Buffer()
         self.n, self.got, self.t_in, self.start, self.next_interim = 0, 0, clock(), None, 0
         self.bad, self.last_speech, self.quiet_told, self.silent = None, 0, False, 0
@@ -186,10 +180,10 @@ def _to_vad(self: Listener, x) -> list:
     self.buf.append(x)
     self.got += len(x)
     x = np.concatenate([self.pending, x]) if len(self.pending) else x
-    k = len(x) // VAD_WINDOW * VAD_WINDOW
+    k = len(x) // VAD_FRAME * VAD_FRAME
     self.pending = x[k:].copy()
     out = []
-    for i in range(0, k, VAD_WINDOW): out += self._step(x[i:i+VAD_WINDOW])
+    for i in range(0, k, VAD_FRAME): out += self._step(x[i:i+VAD_FRAME])
     return out
 
 # %% ../nbs/25_stream.ipynb #d1480f0d
@@ -198,15 +192,15 @@ def _vad(self: Listener, w) -> dict | None:
     "The VAD's answer for one window; after a second of digital silence outside speech, windows skip the model (reset once)."
     loud = np.sqrt(np.mean(np.square(w))) >= self.floor
     self.silent = 0 if loud else self.silent + 1
-    if self.vad.triggered or self.silent <= SR // VAD_WINDOW: return self.vad(torch.from_numpy(w))
-    if self.silent == SR // VAD_WINDOW + 1: self.vad.model.reset_states()
-    self.vad.current_sample += VAD_WINDOW
+    if self.vad.triggered or self.silent <= SR // VAD_FRAME: return self.vad(torch.from_numpy(w))
+    if self.silent == SR // VAD_FRAME + 1: self.vad.model.reset_states()
+    self.vad.current_sample += VAD_FRAME
     return None
 
 @patch
 def _step(self: Listener, w) -> list:
     "Events after one VAD window."
-    r, self.n, out = self._vad(w), self.n + VAD_WINDOW, []
+    r, self.n, out = self._vad(w), self.n + VAD_FRAME, []
     if r and 'start' in r:
         self.start, self.next_interim, self.quiet_told = max(int(r['start']), self.buf.origin), self.n, False
     elif r and 'end' in r: out += self._utterance(self.start, int(r['end']))
@@ -236,7 +230,7 @@ def _clip_proba(self: Listener, x) -> np.ndarray:
     "Probabilities of one stretch of audio: the clip, or the mean over clip-length windows every `hop` s (as `predict_long`)."
     w = int(round(self.m.max_seconds * SR))
     if len(x) <= w: return self.proba([x])[0]
-    return self.proba([x[s:s+w] for s in _windows(len(x), self.m.max_seconds, self.hop)]).mean(0)
+    return self.proba([x[s:s+w] for s in window_starts(len(x), self.m.max_seconds, self.hop)]).mean(0)
 
 @patch
 def _predict(self: Listener, kind:str, start:int, end:int) -> dict:
@@ -244,7 +238,7 @@ def _predict(self: Listener, kind:str, start:int, end:int) -> dict:
     p = self._clip_proba(self.buf.get(start, end))
     if kind == 'utterance': self.recent.append(p)
     q = np.mean([*self.recent, p] if kind == 'interim' else self.recent, 0) if self.recent.maxlen > 1 else p
-    r = _result(q, self.m.labels, self.abstain)
+    r = answer(q, self.m.labels, self.abstain)
     late = 1000 * ((self.got - end) / SR + self.clock() - self.t_in)
     extra = dict(raw={l: float(v) for l, v in zip(self.m.labels, p)}) if self.recent.maxlen > 1 else {}
     return self._event(kind, start=start / SR, end=end / SR, **r, latency_ms=round(late, 1), **extra)
@@ -255,7 +249,7 @@ def close(self: Listener) -> list:
     "Events at the end of the stream: the rest of the audio, and an utterance still open."
     out = self._set_rate(SR) if self.resampler is not None else []
     out = [e for e in out if e['kind'] != 'notice'] + self._close_bad()
-    if len(self.pending): out += self._to_vad(np.zeros(VAD_WINDOW - len(self.pending), np.float32))
+    if len(self.pending): out += self._to_vad(np.zeros(VAD_FRAME - len(self.pending), np.float32))
     if self.start is not None: out += self._utterance(self.start, self.n)
     return out
 
@@ -285,7 +279,6 @@ def plot_events(events, truth=None, ax=None, title:str|None=None):
     "Utterance events as bars over time (colour: emotion, height: confidence), `truth` spans (start, end, label) above; the axes."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-    from tamil_ser.predict import COLORS
     evs = [e for e in events if e['kind'] == 'utterance']
     ax = ax or plt.subplots(figsize=(10, 2.8))[1]
     for e in evs:
@@ -309,12 +302,12 @@ def _paced(chunks):
         time.sleep(max(0., t0 + heard - time.monotonic()))
         yield x, r
 
-def mic_chunks(sr:int=SR, block:int=VAD_WINDOW):
+def mic_chunks(sr:int=SR, block:int=VAD_FRAME):
     "(samples, sr) chunks from the default microphone through the optional sounddevice package, until interrupted."
     try: import sounddevice as sd
     except (ImportError, OSError) as e:
         msg = f'--mic needs the sounddevice package and PortAudio: pip install "tamil-ser[mic]" ({type(e).__name__})'
-        raise RuntimeError(msg) from None
+        raise UserError(msg) from None
     q = queue.Queue()
     put = lambda x, *_: q.put(x[:, 0].copy())
     with sd.InputStream(samplerate=sr, channels=1, dtype='float32', blocksize=block, callback=put):
@@ -360,21 +353,15 @@ def _listen(lis: Listener, chunks, jsonl:bool) -> float:
     show(lis.close())
     return busy + time.perf_counter() - t
 
-def _listen_error(msg) -> int:
-    "Print the one-line error; exit status 2."
-    print(f'tamil-ser listen: error: {msg}', file=sys.stderr)
-    return 2
-
+@one_line_errors('tamil-ser listen')
 def listen_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser listen SOURCE|--mic --model M [--jsonl] [--realtime]`: live emotion of a file, stdin or the microphone."
     a = _listen_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    if (a.source is None) != a.mic: return _listen_error('give one SOURCE (a file, or - for stdin) or --mic')
-    try:
-        src = mic_chunks() if a.mic else stream_chunks(sys.stdin.buffer if a.source == '-' else a.source, a.rate, VAD_WINDOW)
-        chunks = _paced(src) if a.realtime and a.source not in (None, '-') else src
-        lis = Listener(a.model, sr=a.rate, abstain=a.abstain, smooth=a.smooth, interim=a.interim or None)
-        busy = _listen(lis, chunks, a.jsonl)
-    except (AudioError, RuntimeError, OSError, ValueError) as e: return _listen_error(e)
+    if (a.source is None) != a.mic: raise UserError('give one SOURCE (a file, or - for stdin) or --mic')
+    src = mic_chunks() if a.mic else stream_chunks(sys.stdin.buffer if a.source == '-' else a.source, a.rate, VAD_FRAME)
+    chunks = _paced(src) if a.realtime and a.source not in (None, '-') else src
+    lis = Listener(a.model, sr=a.rate, abstain=a.abstain, smooth=a.smooth, interim=a.interim or None)
+    busy = _listen(lis, chunks, a.jsonl)
     rtf = busy / max(lis.seconds, 1e-9)
     print(f'tamil-ser listen: {lis.summary()}; computing took {busy:.1f} s (real-time factor {rtf:.3f})', file=sys.stderr)
     return 1 if lis.counts['warning'] else 0
@@ -389,8 +376,6 @@ def int8_check(model,                   # the model bundle
               ) -> dict:
     "Agreement of the `int8` backend with torch on validation `clips` (a manifest with labels, or paths), and whether it is safe."
     from sklearn.metrics import balanced_accuracy_score
-    from tamil_ser.model import FinetunedModel
-    from tamil_ser.predict import get_model, predict_batch
     m = get_model(model)
     if not isinstance(m, FinetunedModel):
         return dict(safe=None, verdict=f'int8 applies to fine-tuned models; {m!r} runs its backbone in torch either way')
@@ -422,14 +407,11 @@ def _int8_parser() -> argparse.ArgumentParser:
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     return p
 
+@one_line_errors('tamil-ser check-int8')
 def int8_cli(argv:list[str]|None=None) -> int:
     "`tamil-ser check-int8 MODEL DATA...`: print whether int8 is safe for MODEL on DATA; status 0 safe, 1 not, 2 bad input."
     a = _int8_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    from tamil_ser.data import read_data
-    try: r = int8_check(a.model, read_data(*a.data), a.max_flips, a.max_uar_drop, progress=not (a.quiet or a.json))
-    except (OSError, ValueError) as e:      # DataError, AudioError and BundleError are ValueErrors
-        print(f'tamil-ser check-int8: error: {str(e).splitlines()[0]}', file=sys.stderr)
-        return 2
+    r = int8_check(a.model, read_data(*a.data), a.max_flips, a.max_uar_drop, progress=not (a.quiet or a.json))
     print(json.dumps(r) if a.json else r['verdict'])
     return 0 if r['safe'] else 1
 
@@ -452,7 +434,6 @@ class LiveMeter(anywidget.AnyWidget):
     status = traitlets.Unicode('press Listen and allow the microphone').tag(sync=True)
 
     def __init__(self, model=None, window:float=30., keep:int=100, **stream_kw):
-        from tamil_ser.predict import COLORS, get_model
         self.m = get_model(model)
         super().__init__(labels=list(self.m.labels), colors={**COLORS, UNCERTAIN: '#cccccc'}, window=window)
         self.kw, self.keep, self.listener, self.events = stream_kw, keep, None, []

@@ -1,4 +1,4 @@
-"""Builders for tests and examples: generated tones and a small field pool, so that notebooks and tests run offline without real speech.
+"""Offline builders for tests and examples: generated tones, a small field pool, a long recording, a stand-in bundle.
 
 Docs: https://tamil-ser.github.io/tamil-ser/testing.html.md"""
 
@@ -6,12 +6,13 @@ Docs: https://tamil-ser.github.io/tamil-ser/testing.html.md"""
 
 # %% ../nbs/91_testing.ipynb #f8a1d1b3
 from __future__ import annotations
-import hashlib
+import hashlib, json, os
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
+from .audio import load_audio
 
 # %% auto #0
-__all__ = ['tone', 'make_pool']
+__all__ = ['tone', 'make_pool', 'long_recording', 'fake_bundle']
 
 # %% ../nbs/91_testing.ipynb #a023dea9
 def tone(sec:float=1.0, f:float=220., seed:int=0, sr:int=16000, amp:float=0.3) -> np.ndarray:
@@ -37,3 +38,28 @@ def make_pool(root, n:int=24, speakers=('ana', 'bala', 'chitra', 'devi', 'elan',
                          duplicate_of=rows[0]['clip_id'] if i == n - 2 else ''))
     pd.DataFrame(rows).to_csv(root/'pool.csv', index=False)
     return root
+
+# %% ../nbs/91_testing.ipynb #88f23460
+def long_recording(m:pd.DataFrame, n:int=24, seed:int=0, noise_db:float=-50., sr:int=16000) -> tuple[np.ndarray, pd.DataFrame]:
+    "`n` clips of manifest `m` strung together with noisy pauses: (audio, the clips' rows with their `start` and `end` in s)."
+    rng = np.random.default_rng(seed)
+    rows = m.sample(n, random_state=seed).reset_index(drop=True)
+    noise = lambda k: rng.normal(0, 10**(noise_db/20), k).astype(np.float32)
+    parts, t, starts, ends = [], 0., [], []
+    for p in rows.path:
+        gap, x = noise(int(rng.uniform(0.6, 2.5)*sr)), load_audio(p, sr)
+        parts += [gap, x]
+        starts.append(t + len(gap)/sr)
+        t += (len(gap) + len(x))/sr
+        ends.append(t)
+    x = np.concatenate(parts + [noise(sr)])
+    return x + noise(len(x)), rows.assign(start=starts, end=ends)
+
+# %% ../nbs/91_testing.ipynb #b7d1e0a2
+def fake_bundle(folder, run:str='r1', parts:int=3) -> Path:
+    "A folder that passes for a model bundle in the registry: `tamil_ser.json` naming `run`, and `parts` files of random bytes."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder/'tamil_ser.json').write_text(json.dumps(dict(run=run)))
+    for i in range(parts): (folder/f'part{i}.bin').write_bytes(os.urandom(1000))
+    return folder

@@ -1,4 +1,4 @@
-"""Fine-tuning through transformers' Trainer and probing frozen embeddings, with the defences against overfitting built in; speaker-independent cross-validation; metrics with bootstrap intervals; run folders with curves.
+"""A training run: a manifest and its settings in, a run folder out (bundle, metrics, predictions, curves), by one held-out split or by cross-validation.
 
 Docs: https://tamil-ser.github.io/tamil-ser/train.html.md"""
 
@@ -6,136 +6,28 @@ Docs: https://tamil-ser.github.io/tamil-ser/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #002442ca
 from __future__ import annotations
-import dataclasses, hashlib, inspect, io, json, math, os, shutil, time, tokenize, warnings
+import dataclasses, hashlib, os, shutil, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from tqdm.auto import tqdm
+from .core import move, pid_alive, write_text
 from .audio import *
 from .data import *
 from .data import split as split_data
-from .report import data_summary, predictions, save_fig, write_run, write_text
+from .report import data_summary, predictions, save_fig, write_run
 from .features import *
 from .model import *
+from .settings import *
+from .settings import settings as checked_settings
+from .scores import *
+from .probe import *
+from .finetune import *
 
 # %% auto #0
-__all__ = ['MODES', 'HEAD_PARAMS', 'Settings', 'settings_docs', 'settings', 'boot_uar', 'uar', 'metrics', 'prepare', 'unusable',
-           'fingerprint', 'splits', 'class_weights', 'clip_weights', 'fit_probe', 'top_features', 'train_probe',
-           'augmenter', 'ClipSet', 'Collator', 'optimizer', 'is_main', 'last_checkpoint', 'train_finetune',
-           'plot_curves', 'RunLock', 'Run', 'train', 'crossval']
-
-# %% ../nbs/06_train.ipynb #0bbeeae8
-@dataclass
-class Settings:
-    "Every setting of a training run: `train`, `crossval`, the command line, the bundle and `params.yaml` share these fields."
-    backbone:str=DEFAULT_BACKBONE # HF model id or folder, egemaps, compare, or tiny (random weights: tests only)
-    mode:str='finetune' # finetune the encoder with the head, or probe frozen embeddings
-    split:str='speaker' # grouping kept apart between train and test: speaker, accent, source, sentence, random, or column
-    test:float=0.2 # share of clips held out for test, by whole groups (0: train on every clip; in Python also a group name or list)
-    valid:float=0.15 # share held out by speaker for early stopping and calibration (0: none)
-    epochs:int|None=None # maximum epochs (default 20 fine-tuning, 300 probing; early stopping decides)
-    lr:float|None=None # learning rate of the encoder when fine-tuning (default 3e-5) or of the probe (3e-3)
-    batch_size:int=8 # clips per batch
-    max_seconds:float=MAX_SECONDS # clip length: longer clips are cropped (randomly in training, at the centre otherwise)
-    augment:bool=True # augment on the fly when fine-tuning: noise, gain, pitch, tempo, band-pass
-    freeze_layers:int=0 # freeze the lowest N transformer layers when fine-tuning
-    weighted_layers:bool=False # the fine-tuning head reads a learnt weighted sum of all layers (SUPERB)
-    norm:str='auto' # probe feature normalisation: auto, speaker, source or none (see 04_features)
-    balance:bool=True # weight clips so that every (source, emotion) cell counts the same
-    hidden:int=0 # hidden units of the probe head (0: linear)
-    wd:float=1e-2 # weight decay of the probe's AdamW
-    patience:int|None=None # epochs without a better validation UAR before stopping (default 5 fine-tuning, 40 probing)
-    layer:int|None=None # the one encoder layer a probe reads (default: a learnt mix of all layers)
-    soft:bool=False # train on the soft labels p_angry ... p_sad of a labelled pool when the manifest has them
-    seed:int=0 # seed of the splits, the initialisation and the augmentation
-
-# %% ../nbs/06_train.ipynb #17d4449b
-def settings_docs(cls=Settings) -> dict:
-    "The comment beside each field of dataclass `cls`, by field name."
-    try: src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        import tamil_ser.train as mod
-        src = inspect.getsource(mod.Settings)
-    names, docs = {f.name for f in dataclasses.fields(cls)}, {}
-    for t in tokenize.generate_tokens(io.StringIO(src).readline):
-        line = t.line.strip()
-        if t.type == tokenize.COMMENT and ':' in line and line.split(':')[0] in names:
-            docs[line.split(':')[0]] = t.string.lstrip('# ').strip()
-    return docs
-
-# %% ../nbs/06_train.ipynb #671ea5a0
-MODES = ('finetune', 'probe')
-
-def _check(s: Settings) -> Settings:
-    "`s` if its values make sense, else a `ValueError` naming the setting."
-    if s.mode not in MODES: raise ValueError(f"mode must be 'finetune' or 'probe', not {s.mode!r}")
-    if s.mode == 'finetune' and s.backbone in SMILE_SETS: raise ValueError(f"{s.backbone} features cannot be fine-tuned: use mode='probe'")
-    if s.norm not in NORMS: raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {s.norm!r}")
-    if s.split not in GROUPINGS + ['column']: raise ValueError(f"split must be one of {', '.join(GROUPINGS + ['column'])}, not {s.split!r}")
-    for k in ('test', 'valid'):
-        v = getattr(s, k)
-        if not isinstance(v, (str, list, tuple)) and not 0 <= v < 1: raise ValueError(f'{k} must be a share from 0 to below 1, not {v}')
-    for k in ('batch_size', 'epochs', 'patience'):
-        if getattr(s, k) is not None and getattr(s, k) < 1: raise ValueError(f'{k} must be at least 1, not {getattr(s, k)}')
-    if s.max_seconds <= 0: raise ValueError(f'max_seconds must be above 0, not {s.max_seconds}')
-    return s
-
-@classmethod
-def _from_dict(cls, d: dict) -> Settings:
-    "Settings from a dict (a bundle's `train` entry, `params.yaml`): unknown keys ignored, old `speaker_norm` mapped to `norm`."
-    d = dict(d or {})
-    if 'speaker_norm' in d and 'norm' not in d: d['norm'] = 'speaker' if d['speaker_norm'] else 'none'
-    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-Settings.from_dict = _from_dict
-
-def settings(s: Settings | dict | None = None, **fields) -> Settings:
-    "A checked `Settings`: `s` (or its dict) with `fields` replacing its values."
-    base = s if isinstance(s, Settings) else Settings.from_dict(s or {})
-    unknown = set(fields) - {f.name for f in dataclasses.fields(Settings)}
-    if unknown: raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return _check(dataclasses.replace(base, **fields))
-
-# %% ../nbs/06_train.ipynb #b2895381
-def boot_uar(y, p, n_boot:int=1000, seed:int=0) -> np.ndarray:
-    "UAR of `n_boot` bootstrap resamples of label ids `y` and predictions `p` (vectorised)."
-    y, p = np.asarray(y), np.asarray(p)
-    idx = np.random.default_rng(seed).integers(0, len(y), (n_boot, len(y)))
-    yb, hit = y[idx], (y == p)[idx]
-    cls = np.unique(y)
-    tot = np.stack([(yb == c).sum(1) for c in cls], 1)
-    rec = np.stack([((yb == c) & hit).sum(1) for c in cls], 1) / np.maximum(tot, 1)
-    return (rec * (tot > 0)).sum(1) / (tot > 0).sum(1)
-
-def uar(y, p) -> float:
-    "Unweighted average recall over the classes present in `y` (no warnings for classes only predicted)."
-    y, p = np.asarray(y), np.asarray(p)
-    return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)])) if len(y) else float('nan')
-
-# %% ../nbs/06_train.ipynb #d0cbfb0b
-def _num(v):
-    "A float, or None where it is not finite (JSON has no NaN)."
-    return float(v) if v is not None and math.isfinite(v) else None
-
-def metrics(y, p, labels=EMOTIONS, n_boot:int=1000, seed:int=0) -> dict:
-    "UAR with a bootstrap 95% interval, accuracy, macro-F1, per-class scores and the confusion matrix of labels `y`, predictions `p`."
-    y, p = list(map(str, y)), list(map(str, p))
-    present = [l for l in labels if l in set(y)]
-    out = dict(uar=None, uar_ci=[None, None], accuracy=None, macro_f1=None, n=len(y), labels=list(labels), classes=present,
-               missing=[l for l in labels if l not in present], per_class={}, confusion=[[0] * len(labels) for _ in labels])
-    if not y: return out
-    yi = np.array([labels.index(v) for v in y], int)
-    pi = np.array([labels.index(v) if v in labels else -1 for v in p], int)
-    rng = range(len(labels))
-    pr, rc, f1, sup = precision_recall_fscore_support(yi, pi, labels=rng, zero_division=0)
-    b = boot_uar(yi, pi, n_boot, seed)
-    out.update(uar=_num(uar(yi, pi)), uar_ci=[_num(np.quantile(b, .025)), _num(np.quantile(b, .975))], accuracy=_num(np.mean(yi == pi)),
-               macro_f1=_num(f1_score(yi, pi, labels=[labels.index(l) for l in present], average='macro', zero_division=0)),
-               per_class={l: dict(precision=float(a), recall=float(r), f1=float(c), support=int(d))
-                          for l, a, r, c, d in zip(labels, pr, rc, f1, sup)},
-               confusion=confusion_matrix(yi, pi, labels=rng).tolist())
-    return out
+__all__ = ['BASELINE', 'prepare', 'unusable', 'fingerprint', 'splits', 'plot_curves', 'RunLock', 'Run', 'baseline_features',
+           'baseline_proba', 'held_out_baseline', 'train', 'crossval_baseline', 'crossval']
 
 # %% ../nbs/06_train.ipynb #d01c4bbe
 def prepare(m: pd.DataFrame, progress:bool=True) -> pd.DataFrame:
@@ -207,308 +99,6 @@ def _check_classes(s: pd.DataFrame):
         gone = [e for e in EMOTIONS if e not in have and e in set(s.label)]
         if have and gone: print(f"warning: no {part} clip of {', '.join(gone)}")
 
-# %% ../nbs/06_train.ipynb #d01e6e8f
-def class_weights(y, n:int=len(EMOTIONS)) -> torch.Tensor:
-    "Inverse-frequency class weights (mean 1) for label ids `y`; absent classes get 0."
-    c = np.bincount(np.asarray(y, int), minlength=n).astype(np.float32)
-    w = np.where(c > 0, c.sum() / np.maximum(c, 1) / max((c > 0).sum(), 1), 0)
-    return torch.tensor(w, dtype=torch.float32)
-
-def clip_weights(m: pd.DataFrame, balance:bool=True) -> np.ndarray:
-    "Per-clip loss weights (mean 1): each (source, emotion) cell weighs the same (`balance`), or each emotion."
-    src = m.source.fillna('').astype(str) if balance and 'source' in m else pd.Series('', index=m.index)
-    cell = src.to_numpy() + '|' + m.label.astype(str).to_numpy()
-    _, inv, counts = np.unique(cell, return_inverse=True, return_counts=True)
-    return (len(m) / (len(counts) * counts[inv])).astype(np.float32)
-
-# %% ../nbs/06_train.ipynb #f29e08ac
-class _threads:
-    "Run a block with `n` torch threads (None: unchanged): small heads train fastest on one thread."
-    def __init__(self, n): self.n = n
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n: torch.set_num_threads(self.n)
-    def __exit__(self, *a): torch.set_num_threads(self.old)
-
-def _uses_lbfgs(X, hidden:int=0, solver:str='auto') -> bool:
-    "Whether a probe is solved as logistic regression with L-BFGS: one layer, linear head (or asked)."
-    return solver == 'lbfgs' or (solver == 'auto' and X.shape[1] == 1 and not hidden)
-
-def _loss(logits, target, weights) -> torch.Tensor:
-    "Weighted cross-entropy with label ids or soft targets (the weights' sum normalises)."
-    return (F.cross_entropy(logits, target, reduction='none') * weights).sum() / weights.sum()
-
-def _ids(y) -> torch.Tensor:
-    "Label ids of ids or soft targets."
-    return y.argmax(1) if y.ndim == 2 else y
-
-# %% ../nbs/06_train.ipynb #730d4395
-def _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress) -> pd.DataFrame:
-    "AdamW epochs on the full batch with early stopping on the validation UAR; `h` ends at its best state."
-    opt = torch.optim.AdamW(h.parameters(), lr=lr, weight_decay=wd)
-    hist, best, best_state, wait = [], -1, None, 0
-    for ep in tqdm(range(epochs), desc='probe', disable=not progress, leave=False):
-        h.train()
-        opt.zero_grad()
-        loss = _loss(h(X, normed=True), y, w)
-        loss.backward()
-        opt.step()
-        row = dict(epoch=ep+1, train_loss=loss.item())
-        if Xv is not None:
-            h.eval()
-            with torch.no_grad(): lv = h(Xv, normed=True)
-            row.update(valid_loss=F.cross_entropy(lv, torch.as_tensor(yv)).item(), valid_uar=uar(yv, lv.argmax(1).numpy()))
-            if row['valid_uar'] > best + 1e-9:
-                best, best_state, wait = row['valid_uar'], {k: v.clone() for k, v in h.state_dict().items()}, 0
-            else: wait += 1
-        hist.append(row)
-        if Xv is not None and wait >= patience: break
-    if best_state is not None: h.load_state_dict(best_state)
-    return pd.DataFrame(hist)
-
-# %% ../nbs/06_train.ipynb #d463bb75
-def fit_probe(X, y, Xv=None, yv=None,
-              hidden:int=0, # hidden units (0: linear)
-              epochs:int=300, lr:float=3e-3, wd:float=1e-2, dropout:float=0.2,
-              patience:int=40, # epochs without a better validation UAR before stopping
-              normed:bool=False, # `X`, `Xv` are already standardised
-              stats=None, # (mean, std) stored in the head (default: those of `X`)
-              seed:int=0, progress:bool=False,
-              solver:str='auto', # 'lbfgs' (logistic regression; default for one layer, linear), or AdamW epochs
-              C:float|None=None, # inverse L2 strength of the L-BFGS solver (default 10 per feature)
-              select:int|None=2000, # L-BFGS keeps the features with the highest ANOVA F
-              weights=None): # per-clip loss weights (default: inverse class frequency)
-    "Train a `ProbeHead` on features `X (n, layers, dim)` and label ids (or soft targets) `y`; returns (head, history)."
-    torch.manual_seed(seed)
-    X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
-    h = ProbeHead(X.shape[1], X.shape[2], hidden=hidden, dropout=dropout)
-    h.fit_stats(X) if stats is None else h.set_stats(*stats)
-    std = lambda A: torch.as_tensor(A, dtype=torch.float32) if normed else (torch.as_tensor(A, dtype=torch.float32) - h.mu) / h.sd
-    X, Xv = std(X), std(Xv) if Xv is not None and len(Xv) else None     # standardise once, not every epoch
-    w = torch.as_tensor(weights, dtype=torch.float32) if weights is not None else class_weights(_ids(y))[_ids(y)]
-    with _threads(1 if X.numel() < 2_000_000 else None):
-        if _uses_lbfgs(X, hidden, solver): return _lbfgs(h, X, y, w, C, select), pd.DataFrame()
-        hist = _epochs(h, X, y, w, Xv, yv, epochs, lr, wd, patience, progress)
-    return h.eval(), hist
-
-# %% ../nbs/06_train.ipynb #8d2ddba6
-def top_features(X, y, k:int) -> np.ndarray:
-    "Boolean mask of the `k` columns of `X (n, dim)` with the highest ANOVA F for label ids `y` (constant columns last)."
-    from sklearn.feature_selection import f_classif
-    with np.errstate(all='ignore'), warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)     # "features are constant": they rank last
-        f = np.nan_to_num(f_classif(np.asarray(X), np.asarray(y))[0], nan=-1.)
-    keep = np.zeros(len(f), bool)
-    keep[np.argsort(-f, kind='stable')[:k]] = True
-    return keep
-
-def _lbfgs(h, X, y, w, C=None, select=None, max_iter:int=500):
-    "Fit a linear `ProbeHead` as L2-regularised logistic regression (sklearn's objective / C n), L-BFGS, on the `select` best features."
-    lin = h.net[-1]
-    if select and select < X.shape[-1]:
-        keep = torch.from_numpy(top_features(X[:, 0].numpy(), _ids(y).numpy(), select))
-        X = X * keep
-        lin.weight.data[:, ~keep] = 0     # dropped features: zero input, zero weight, zero gradient
-    l2 = 1 / ((C or 10 / min(select or X.shape[-1], X.shape[-1])) * len(X))
-    h.eval()
-    opt = torch.optim.LBFGS(h.parameters(), lr=1, max_iter=max_iter, line_search_fn='strong_wolfe')
-    def step():
-        opt.zero_grad()
-        loss = _loss(h(X, normed=True), y, w) + 0.5 * l2 * lin.weight.pow(2).sum()
-        loss.backward()
-        return loss
-    opt.step(step)
-    return h.eval()
-
-# %% ../nbs/06_train.ipynb #bf1eee96
-def _targets(d: pd.DataFrame, soft:bool):
-    "Label ids, or with `soft` the distribution `p_<emotion>` of the votes (one-hot for rows without votes, e.g. lab corpora)."
-    ids = np.array(d.label.map(LABEL2ID), dtype=int)
-    cols = [f'p_{e}' for e in EMOTIONS]
-    if not soft or not any(c in d for c in cols): return ids
-    P = np.array(d.reindex(columns=cols).apply(pd.to_numeric, errors='coerce').fillna(0), dtype=np.float32)
-    P[P.sum(1) <= 0] = np.eye(len(EMOTIONS), dtype=np.float32)[ids[P.sum(1) <= 0]]
-    return P / P.sum(1, keepdims=True)
-
-def _source_stats(X, d, norm) -> dict:
-    "Statistics of each training source with 5 or more clips (none under norm='none')."
-    if norm == 'none' or 'source' not in d: return {}
-    src = d.source.fillna('').astype(str).to_numpy()
-    return {s: group_stats(X[src == s]) for s in np.unique(src) if s and (src == s).sum() >= 5}
-
-# %% ../nbs/06_train.ipynb #5f9f0c4e
-def _norm_meta(d: pd.DataFrame, groups, st: Settings, sources: dict) -> dict:
-    "What the normalisation did, for `tamil_ser.json`."
-    spk = sorted({g.split(':', 1)[1] for g in groups if g.startswith('speaker:')})
-    return dict(norm=st.norm, speakers=spk, sources=sorted(sources),
-                rule=f'per speaker where the training clips span >= {AUTO_EMOTIONS} emotions and >= {AUTO_CLIPS} clips, else per source'
-                if st.norm == 'auto' else st.norm)
-
-def _meta(st: Settings, **kw) -> dict:
-    "The bundle description of a model trained with settings `st`."
-    return dict(backbone=st.backbone, mode=st.mode, labels=EMOTIONS, max_seconds=st.max_seconds, layer=st.layer, **kw)
-
-# %% ../nbs/06_train.ipynb #7fecb7c8
-def train_probe(d: pd.DataFrame, st: Settings, X: np.ndarray, tr, va, progress:bool=False) -> tuple:
-    "Fit a probe on rows `tr` of manifest `d` with features `X` (early stopping, calibration on rows `va`); returns (ProbeModel, history)."
-    if st.layer is not None: X = X[:, [st.layer]]
-    t = d.iloc[tr]
-    groups, stats = norm_groups(t, st.norm), group_stats(X[tr])
-    sources = _source_stats(X[tr], t, st.norm)
-    head = ProbeHead(X.shape[1], X.shape[2])
-    head.set_stats(*stats)
-    meta = _meta(st, normalisation=_norm_meta(t, groups, st, sources))
-    model = ProbeModel(head, meta, sources)
-    model.meta.setdefault('data', {})['sources'] = sorted(set(t.source.dropna().astype(str)) - {''}) if 'source' in t else []
-    v = d.iloc[va]
-    col = lambda f, c: f[c].to_numpy() if c in f else None
-    Zv = model.normalise(X[va], sources=col(v, 'source'), adapt=False) if len(va) else None
-    yv = v.label.map(LABEL2ID).to_numpy() if len(va) else None
-    h, hist = fit_probe(group_norm(X[tr], groups, stats=stats), _targets(t, st.soft), Zv, yv, hidden=st.hidden,
-                        epochs=st.epochs or 300, lr=st.lr or 3e-3, wd=st.wd, patience=st.patience or 40, normed=True,
-                        stats=stats, seed=st.seed, progress=progress, weights=clip_weights(t, st.balance))
-    model.head = h
-    alone = [g.split(':', 1)[1] for g in np.unique(groups) if g.startswith('speaker:')]
-    spk = t.speaker.fillna('').astype(str).to_numpy() if 'speaker' in t else None
-    if alone: model.meta['normalisation']['spread_ref'] = float(np.mean([model.spread(X[tr][spk == a]) for a in alone]))
-    if len(va):
-        Z = model.normalise(X[va], speakers=col(v, 'speaker'), sources=col(v, 'source'), adapt=False)
-        model.meta["temperature"] = fit_temperature(model.logits_from_normed(Z), yv)
-    return model, hist
-
-# %% ../nbs/06_train.ipynb #35da0964
-def augmenter(p:float=0.5):
-    "On-the-fly augmentation (audiomentations): noise at 10-30 dB SNR, gain, pitch shift, time stretch, band-pass."
-    import audiomentations as A
-    return A.Compose([A.AddGaussianSNR(min_snr_db=10., max_snr_db=30., p=p), A.Gain(min_gain_db=-6., max_gain_db=6., p=p),
-                      A.PitchShift(min_semitones=-2., max_semitones=2., p=p/2),
-                      A.TimeStretch(min_rate=0.9, max_rate=1.1, leave_length_unchanged=False, p=p/2),
-                      A.BandPassFilter(min_center_freq=300., max_center_freq=3000., p=p/4)])
-
-class ClipSet(torch.utils.data.Dataset):
-    "A manifest's clips decoded once: random crops (plus augmentation) for training, centre crops for evaluation; `soft` targets."
-    def __init__(self, m: pd.DataFrame, train:bool=False, max_seconds:float=MAX_SECONDS, augment=None, progress:bool=False,
-                 weights=None, soft:bool=False):
-        self.x = [load_audio(p)[:int(4*max_seconds*SR)] for p in tqdm(m.path, desc='decode', disable=not progress, leave=False)]
-        self.y, self.train, self.max_seconds, self.augment = list(_targets(m, soft)), train, max_seconds, augment
-        self.w = np.ones(len(m), np.float32) if weights is None else np.asarray(weights, np.float32)
-    def __len__(self): return len(self.x)
-    def __getitem__(self, i):
-        seed = np.random.randint(2**31) if self.train else None
-        x = fit_clip(self.x[i], self.max_seconds, crop='random' if self.train else 'center', seed=seed)
-        if self.augment is not None: x = self.augment(samples=x, sample_rate=SR)
-        return dict(input_values=x.astype(np.float32), labels=self.y[i], weights=self.w[i])
-
-# %% ../nbs/06_train.ipynb #0ec5d4aa
-@dataclass
-class Collator:
-    "Pad a batch with the model's feature extractor (per-utterance normalisation, attention mask if the model takes one)."
-    fe: object
-    def __call__(self, items):
-        mask = bool(getattr(self.fe, 'return_attention_mask', False))
-        f = self.fe([i['input_values'] for i in items], sampling_rate=SR, padding=True, return_tensors='pt', return_attention_mask=mask)
-        return dict(**f, labels=torch.as_tensor(np.stack([i['labels'] for i in items])),   # ids, or soft targets (n, 5)
-                    weights=torch.tensor([i.get('weights', 1.) for i in items], dtype=torch.float32))
-
-# %% ../nbs/06_train.ipynb #29c33c1c
-HEAD_PARAMS = ('projector', 'classifier', 'layer_weights')
-
-def _trainer_cls():
-    "transformers' Trainer with a per-clip weighted cross-entropy (imported lazily: transformers is heavy)."
-    from transformers import Trainer
-    class SERTrainer(Trainer):
-        "A Trainer whose loss weighs each clip (`clip_weights`)."
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            "Weighted cross-entropy of the batch."
-            labels, w = inputs.pop('labels'), inputs.pop('weights')
-            out = model(**inputs)
-            loss = _loss(out.logits.float(), labels, w.to(labels.device))
-            return (loss, out) if return_outputs else loss
-    return SERTrainer
-
-def optimizer(model, lr:float, head_lr:float, wd:float=0.01):
-    "AdamW with the head at `head_lr` and the trainable encoder at `lr`."
-    ps = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    head = [p for n, p in ps if n.split('.')[0] in HEAD_PARAMS]
-    return torch.optim.AdamW([dict(params=head, lr=head_lr), dict(params=[p for n, p in ps if n.split('.')[0] not in HEAD_PARAMS], lr=lr)],
-                             weight_decay=wd)
-
-# %% ../nbs/06_train.ipynb #a1fc1a00
-def is_main() -> bool:
-    "Whether this process writes results: always, except the processes other than rank 0 of a `torchrun`/`accelerate launch` job."
-    return int(os.environ.get('RANK', 0)) == 0
-
-def _history(log: list) -> pd.DataFrame:
-    "Per-epoch optimizer step, train loss, valid loss and valid UAR from the Trainer's log history."
-    tr = {round(r['epoch']): r['loss'] for r in log if 'loss' in r}
-    ev = {round(r['epoch']): r for r in log if 'eval_loss' in r}
-    st = {round(r['epoch']): r['step'] for r in log if 'step' in r}
-    rows = [dict(epoch=e, step=st.get(e, np.nan), train_loss=tr.get(e, np.nan), valid_loss=ev.get(e, {}).get('eval_loss', np.nan),
-                 valid_uar=ev.get(e, {}).get('eval_uar', np.nan)) for e in sorted(set(tr) | set(ev))]
-    return pd.DataFrame(rows, columns=['epoch', 'step', 'train_loss', 'valid_loss', 'valid_uar'])
-
-# %% ../nbs/06_train.ipynb #93995279
-def _training_args(st: Settings, out, has_valid:bool, progress:bool):
-    "transformers TrainingArguments for settings `st`: evaluation and early stopping only with validation clips."
-    from transformers import TrainingArguments
-    cuda, every = torch.cuda.is_available(), 'epoch' if has_valid else 'no'
-    return TrainingArguments(output_dir=str(Path(out)/'checkpoints'), num_train_epochs=st.epochs or 20,
-        per_device_train_batch_size=st.batch_size, per_device_eval_batch_size=st.batch_size, learning_rate=st.lr or 3e-5,
-        warmup_steps=0.1, eval_strategy=every, save_strategy='epoch', logging_strategy='epoch', load_best_model_at_end=has_valid,
-        metric_for_best_model='uar' if has_valid else None, greater_is_better=True, save_total_limit=1, report_to='none', seed=st.seed,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=cuda and not torch.cuda.is_bf16_supported(), remove_unused_columns=False,
-        label_names=['labels'], disable_tqdm=not progress, dataloader_num_workers=0, dataloader_pin_memory=cuda, save_only_model=True,
-        use_cpu=not cuda and int(os.environ.get('WORLD_SIZE', 1)) > 1)     # several CPU processes (gloo): accelerate needs to be told
-
-def _scores(ev) -> dict:
-    "UAR and accuracy of the Trainer's evaluation predictions."
-    p = ev.predictions.argmax(-1)
-    return dict(uar=uar(ev.label_ids, p), accuracy=float((ev.label_ids == p).mean()))
-
-# %% ../nbs/06_train.ipynb #a430c819
-def last_checkpoint(ck) -> Path|None:
-    "Newest complete Trainer checkpoint in folder `ck`, removing newer ones a kill left half-written."
-    def step(p): return int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1
-    for p in sorted(Path(ck).glob('checkpoint-*'), key=step, reverse=True):
-        try: json.loads((p/'trainer_state.json').read_text())   # the Trainer writes its state last
-        except (OSError, ValueError):
-            if is_main(): shutil.rmtree(p, ignore_errors=True)
-            continue
-        return p
-
-
-# %% ../nbs/06_train.ipynb #b83a4ba2
-def _run_trainer(t, out: Path, resume: bool|None):
-    "Train; on Ctrl-C say where the checkpoints are and how to go on (`resume=None`: a run that cannot resume)."
-    ck = Path(out)/'checkpoints'
-    last = last_checkpoint(ck) if resume else None
-    try: t.train(resume_from_checkpoint=str(last) if last else None)
-    except KeyboardInterrupt:
-        how = 'run the same command with --resume to continue' if resume is not None else 'this run cannot resume; run it again'
-        if is_main(): print(f'\ninterrupted: checkpoints kept in {ck}; {how}', flush=True)
-        raise
-
-def train_finetune(d: pd.DataFrame, st: Settings, tr, va, out, progress:bool=True, resume:bool|None=False) -> tuple:
-    "Fine-tune `st.backbone` on rows `tr` of `d`, early-stopping on the UAR of rows `va`; returns (FinetunedModel, history)."
-    from transformers import AutoFeatureExtractor, EarlyStoppingCallback, PrinterCallback, set_seed
-    set_seed(st.seed)
-    quiet_hf()
-    model = freeze(hf_classifier(st.backbone, weighted_layers=st.weighted_layers), layers=st.freeze_layers)
-    fe = pretrained(AutoFeatureExtractor, tiny_backbone() if st.backbone == 'tiny' else st.backbone, st.backbone)
-    t_, v_ = d.iloc[tr], d.iloc[va]
-    train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, clip_weights(t_, st.balance),
-                        soft=st.soft)
-    t = _trainer_cls()(model=model, args=_training_args(st, out, len(va) > 0, progress), train_dataset=train_set,
-        eval_dataset=ClipSet(v_, False, st.max_seconds, progress=progress) if len(va) else None, data_collator=Collator(fe),
-        compute_metrics=_scores, optimizers=(optimizer(model, st.lr or 3e-5, 1e-3), None),
-        callbacks=[EarlyStoppingCallback(st.patience or 5)] if len(va) else [])
-    if not progress: t.remove_callback(PrinterCallback)
-    _run_trainer(t, out, resume)
-    t.accelerator.wait_for_everyone()     # under torchrun, no process may still be reading the checkpoints
-    if t.is_world_process_zero(): shutil.rmtree(Path(out)/'checkpoints', ignore_errors=True)
-    cuda = torch.cuda.is_available()
-    return FinetunedModel(t.model.float().cpu() if cuda else t.model, fe, _meta(st)), _history(t.state.log_history)
-
 # %% ../nbs/06_train.ipynb #a8d774eb
 def plot_curves(hist: pd.DataFrame, title:str='', path=None):
     "Loss (train, valid) and validation UAR per epoch, the best epoch marked; saved to `path` if given."
@@ -555,7 +145,7 @@ class RunLock:
                 except FileExistsError:
                     self._refuse_live()
                     lock.unlink(missing_ok=True)           # left by a process that is gone (or by us)
-                except OSError: return os.replace(mine, lock)   # a file system without hard links
+                except OSError: return move(mine, lock)          # a file system without hard links
             raise DataError(f'{self.path}: other runs keep starting here')
         finally: mine.unlink(missing_ok=True)
     def __enter__(self):
@@ -591,8 +181,9 @@ class Run:
         if not m.get('n'): return f"Run({str(self.path)!r}: trained on every clip, no test set; {m['protocol']})"
         ci = m['uar_ci']
         miss = f" over {len(m['classes'])} emotions (no test clip of {', '.join(m['missing'])})" if m.get('missing') else ''
+        base = f"; baseline UAR {m['baseline']['uar']:.3f}" if m.get('baseline') else ''
         return (f"Run({str(self.path)!r}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, "
-                f"macro-F1 {m['macro_f1']:.3f}{miss}, n={m['n']}; {m['protocol']})")
+                f"macro-F1 {m['macro_f1']:.3f}{miss}, n={m['n']}{base}; {m['protocol']})")
 
 def _write_run(path: Path, met: dict, pred: pd.DataFrame, hist: pd.DataFrame, title: str):
     "Write metrics.json, predictions.csv, history.csv and plots/curves.png into a run folder, each atomically."
@@ -621,6 +212,44 @@ def _with_report(run: Run, report: bool) -> Run:
         from tamil_ser.evaluate import run_report     # evaluate builds on train: imported only when a report is made
         run_report(run)
     return run
+
+# %% ../nbs/06_train.ipynb #4a0877d3
+BASELINE = "each source z-scored by itself, then scikit-learn's LogisticRegression(class_weight='balanced')"
+
+def baseline_features(X, d: pd.DataFrame, layer=None) -> np.ndarray:
+    "Features `(n, dim)` for the baseline: `layer` of `X` (default: the mean of all layers), each source of `d` z-scored by itself."
+    F = pick(np.asarray(X, np.float32), 'mean' if layer is None else layer)
+    src = d.source.fillna('').astype(str).to_numpy() if 'source' in d else np.full(len(d), '', object)
+    return group_norm(F, np.where(src != '', 'source:' + src, 'unnamed'), min_clips=2)
+
+def baseline_proba(F, y, tr, te, labels=EMOTIONS) -> np.ndarray:
+    "Probabilities (columns `labels`) of rows `te` of `F` under a balanced logistic regression fitted on rows `tr` (label names `y`)."
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+    y = np.asarray(y).astype(str)
+    with threadpool_limits(1), warnings.catch_warnings():        # one thread: a small fit, and far faster on a shared machine
+        warnings.simplefilter('ignore')
+        lr = LogisticRegression(class_weight='balanced', max_iter=1000).fit(F[tr], y[tr])
+        P = lr.predict_proba(F[te])
+    out = np.zeros((len(te), len(labels)), np.float32)
+    for j, c in enumerate(lr.classes_): out[:, list(labels).index(c)] = P[:, j]
+    return out
+
+def held_out_baseline(manifest: pd.DataFrame, # the clips, with `label` (and the `by` column)
+                      X, # their features `(n, layers, dim)`
+                      train_rows, # positions the baseline is fitted on
+                      test_rows, # positions it is tested on
+                      layer=None, # the layer of `X` it reads (default: the mean of all layers)
+                      by:str='source', # the column whose groups are z-scored each by itself
+                      emotions=None # decide among these emotions only
+                     ) -> dict:
+    "`BASELINE` fitted on `train_rows`, tested on `test_rows` (`by`: the column z-scored by): UAR, its interval, accuracy, macro-F1, n."
+    d = manifest
+    F = baseline_features(X, d.assign(source=d[by]) if by in d else d, layer)
+    P, labels = restrict(baseline_proba(F, d.label, train_rows, test_rows), EMOTIONS, emotions)
+    pred = predictions(d.iloc[test_rows], P, labels)
+    met = metrics(pred.label, pred.pred, labels)
+    return {**{k: met[k] for k in ('uar', 'uar_ci', 'accuracy', 'macro_f1', 'n')}, 'how': BASELINE}
 
 # %% ../nbs/06_train.ipynb #e6cbb093
 def _col(d: pd.DataFrame, c: str):
@@ -657,13 +286,21 @@ def _data_meta(d: pd.DataFrame, tr, va, te) -> dict:
                 sources=names('source'))
 
 # %% ../nbs/06_train.ipynb #66d42ab1
-def train(m: pd.DataFrame, s:Settings|dict|None=None, out=None, progress:bool=True, overwrite:bool=False,
-          resume:bool=False, report:bool=True, **fields) -> Run:
-    "Train a model with `Settings` (or its fields as keywords) and a speaker-independent split; write and return the run."
-    st = settings(s, **fields)
+def train(manifest: pd.DataFrame, # one row per clip: path, label, and where known speaker, source, accent, ...
+          settings:Settings|dict|None=None, # the run's settings, or their dict (`fields` replace its values)
+          out=None, # the run folder (default ser_results/<time>-<backbone>-<mode>)
+          progress:bool=True, # show progress bars
+          overwrite:bool=False, # replace a finished run in `out` (it is cleared first)
+          resume:bool=False, # continue an interrupted fine-tuning from its checkpoints
+          report:bool=True, # write report.html when there are held-out clips
+          baseline:bool|str=False, # also fit `BASELINE` on the same features and split (a column name: z-score by it)
+          **fields # `Settings` fields, e.g. backbone='egemaps', mode='probe'
+         ) -> Run:
+    "Train with `Settings` (or its fields) and a speaker-independent split; `baseline`: `BASELINE` beside (a column: z-scored by it)."
+    st = checked_settings(settings, **fields)
     path = _run_dir(out, st.backbone, st.mode)
     with RunLock(path, overwrite, resume):
-        d = splits(prepare(m, progress), st)
+        d = splits(prepare(manifest, progress), st)
         tr, va, te = (np.flatnonzero(d.split.to_numpy() == k) for k in ('train', 'valid', 'test'))
         X = None
         if st.mode == 'probe':
@@ -676,7 +313,11 @@ def train(m: pd.DataFrame, s:Settings|dict|None=None, out=None, progress:bool=Tr
             _calibrate_finetuned(model, d, va)
         pred = predictions(d.iloc[te], _test_proba(model, d, te, X))
         met = {**metrics(pred.label, pred.pred), 'protocol': _protocol(st, d, te), 'normalisation': model.norm_used,
-               'data': _data_met(m, d), 'unusable': unusable(m, d)}
+               'data': _data_met(manifest, d), 'unusable': unusable(manifest, d)}
+        if baseline and len(te):
+            Xb = X if X is not None else embed(d, st.backbone, st.max_seconds, progress=progress)
+            by = baseline if isinstance(baseline, str) else 'source'
+            met['baseline'] = held_out_baseline(d, Xb, np.r_[tr, va], te, st.layer, by)
         model.meta.update(train=dataclasses.asdict(st), data={**model.meta.get('data', {}), **_data_meta(d, tr, va, te)},
                           metrics={k: met[k] for k in ('uar', 'uar_ci', 'accuracy', 'macro_f1', 'n')})
         model.save(path/'model')
@@ -696,18 +337,42 @@ def _fold(d: pd.DataFrame, st: Settings, i:int, by:str, X, path: Path, progress:
     pred = predictions(d.iloc[te], _test_proba(model, d, te, X, adapt))
     return pred, hist.assign(fold=i), model.norm_used
 
+def _brief_met(pred: pd.DataFrame) -> dict:
+    "UAR with its interval, accuracy, macro-F1, n and the UAR per fold of out-of-fold predictions."
+    met = metrics(pred.label, pred.pred)
+    return {**{k: met[k] for k in ('uar', 'uar_ci', 'accuracy', 'macro_f1', 'n')},
+            'fold_uar': [uar(g.label, g.pred) for _, g in pred.groupby('fold')]}
+
+def crossval_baseline(d: pd.DataFrame, X, layer=None) -> dict:
+    "`BASELINE`'s out-of-fold metrics on the folds of `d` (its `fold` column), features `X`."
+    F, parts = baseline_features(X, d, layer), []
+    for i in sorted(d.fold.unique()):
+        te, tr = np.flatnonzero(d.fold == i), np.flatnonzero(d.fold != i)
+        parts.append(predictions(d.iloc[te], baseline_proba(F, d.label, tr, te)))
+    return {**_brief_met(pd.concat(parts, ignore_index=True)), 'how': BASELINE}
+
 # %% ../nbs/06_train.ipynb #553f5879
-def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speaker', out=None, progress:bool=True,
-             overwrite:bool=False, adapt='auto', report:bool=True, **fields) -> Run:
-    "Out-of-fold metrics of `k` folds keeping each `by` group whole (`adapt`: to a held-out source); writes them to `out`."
-    st = settings(s, **{'mode': 'probe', **fields}) if s is None else settings(s, **fields)
+def crossval(manifest: pd.DataFrame, # one row per clip: path, label, and where known speaker, source, accent, ...
+             settings:Settings|dict|None=None, # the run's settings, or their dict (default: a probe; `fields` replace its values)
+             k:int=5, # number of folds
+             by:str='speaker', # the grouping kept whole in each fold: speaker, accent, source, sentence, random
+             out=None, # the run folder (default ser_results/<time>-<backbone>-crossval<k>)
+             progress:bool=True, # show progress bars
+             overwrite:bool=False, # replace a finished run in `out` (it is cleared first)
+             adapt='auto', # test-time adaptation to a held-out source: 'auto', True or False
+             report:bool=True, # write report.html
+             baseline:bool=False, # also fit `BASELINE` on the same features and folds
+             **fields # `Settings` fields, e.g. backbone='egemaps'
+            ) -> Run:
+    "Out-of-fold metrics of `k` folds keeping each `by` group whole (`adapt`: to a held-out source; `baseline`: `BASELINE` beside)."
+    st = checked_settings(settings, **({'mode': 'probe', **fields} if settings is None else fields))
     path = Path(out) if out else _run_dir(None, st.backbone, f'crossval{k}')
     with RunLock(path, overwrite):
-        d = folds(prepare(m, progress), k, by, st.seed)
+        d = folds(prepare(manifest, progress), k, by, st.seed)
         _check_classes(d.assign(split='train'))
         _warn_copies(d)
         X = embed(d, st.backbone, st.max_seconds, progress=progress) if st.mode == 'probe' else None
-        if st.mode == 'probe' and _uses_lbfgs(X if st.layer is None else X[:, :1], st.hidden):
+        if st.mode == 'probe' and uses_lbfgs(X if st.layer is None else X[:, :1], st.hidden):
             st = dataclasses.replace(st, valid=0)        # no early stopping: validation speakers join training
         folds_ = tqdm(range(k), desc=f'crossval ({by})', disable=not progress)
         runs = [_fold(d, st, i, by, X, path, progress, adapt) for i in folds_]
@@ -717,8 +382,11 @@ def crossval(m: pd.DataFrame, s:Settings|dict|None=None, k:int=5, by:str='speake
         met = {**metrics(pred.label, pred.pred), 'protocol': dict(folds=k, by=by, valid=st.valid, seed=st.seed, backbone=st.backbone,
                                                                   mode=st.mode, norm=st.norm)}
         met['fold_uar'] = [uar(g.label, g.pred) for _, g in pred.groupby('fold')]
-        met['data'], met['unusable'] = _data_met(m, d), unusable(m, d)
+        met['data'], met['unusable'] = _data_met(manifest, d), unusable(manifest, d)
         notes = [n for _, _, n in runs]
         met['normalisation'] = notes[0] if len(set(notes)) == 1 else '; '.join(f'fold {i}: {n}' for i, n in enumerate(notes))
+        if baseline:
+            Xb = X if X is not None else embed(d, st.backbone, st.max_seconds, progress=progress)
+            met['baseline'] = crossval_baseline(d, Xb, st.layer)
         _write_run(path, met, pred, hist, f'{st.backbone} {st.mode}, {k} folds by {by}')
     return _with_report(Run(path, met, pred, hist), report)

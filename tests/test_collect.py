@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf, soxr
 from frozen import frozen
 from tamil_ser.audio import SR, load_audio, clip_hash
-from tamil_ser.collect import Pool, collect, remove, speaker_pseudonym, POOL_COLUMNS
+from tamil_ser.pool import POOL_COLUMNS, Pool
+from tamil_ser.collect import collect
+from tamil_ser.consent import remove, speaker_pseudonym
 from tamil_ser.sample import sample_manifest
 
 REMOVING = '.removing.json'   # a removal's plan, while it runs
@@ -179,7 +181,7 @@ def assert_whole(root):
     assert {str(f.relative_to(root)) for f in (root/'clips').rglob('*.flac')} == set(t.path)
     assert fps == set(t.clip_id) and t.clip_id.is_unique
     assert not (t.duplicate_of == t.clip_id).any()
-    assert not list(root.rglob('*.collect.tmp'))
+    assert not list(root.rglob('.*.part*'))
 
 def marks(t):
     "Each clip's near-duplicate mark."
@@ -188,11 +190,11 @@ def marks(t):
 KILL_COLLECT = """
 import sys, time, tamil_ser.collect as c
 c.time.time = lambda t=[0.]: t.__setitem__(0, t[0] + 11) or t[0]     # a flush after every source
-append = c._append_csv
+append = c.append_rows
 def slow(path, rows, columns):                                        # a wide gap between the fingerprints and the rows
     if path.name == 'pool.csv' and rows: time.sleep(1)
     append(path, rows, columns)
-c._append_csv = slow
+c.append_rows = slow
 sys.exit(c.collect_cli(sys.argv[1:]))
 """
 
@@ -268,7 +270,7 @@ def voted(sample, tmp_path):
 def n1_gone(pool, before):
     "Nothing of speaker n1 is left in the pool, and everything else is as it was."
     root, t = pool.root, pool.table
-    assert 'n1' not in set(t.speaker) and not (root/REMOVING).exists() and not list(root.rglob('*.collect.tmp'))
+    assert 'n1' not in set(t.speaker) and not (root/REMOVING).exists() and not list(root.rglob('.*.part*'))
     assert_whole(root)
     ids = {l.split(',')[1] for l in before['pool.csv'].decode().splitlines()[1:] if ',n1,' in l}
     for f, b in snapshot(root).items():
@@ -294,7 +296,7 @@ def test_read_only_removal_is_one_line_and_changes_nothing(voted, what):
 
 def test_removal_that_stops_part_way_is_resumed(voted, monkeypatch):
     "A removal that fails after its checks says so in one line, hides its clips, and `--resume` finishes it."
-    import tamil_ser.collect as C
+    import tamil_ser.consent as C
     root, before = voted.root, snapshot(voted.root)
     def fails(*a): raise PermissionError(13, 'Permission denied', 'labels.csv')
     monkeypatch.setattr(C, '_drop_rows', fails)
@@ -307,9 +309,9 @@ def test_removal_that_stops_part_way_is_resumed(voted, monkeypatch):
     n1_gone(voted, before)
 
 KILL_REMOVE = """
-import sys, time, tamil_ser.collect as c
+import sys, time, tamil_ser.consent as c
 def slow(f): return lambda *a, **k: (time.sleep(0.2), f(*a, **k))[1]
-for n in ('_drop_votes', '_drop_fingerprints', '_drop_rows', '_drop_speakers', '_rewrite_without', '_dvc_record'):
+for n in ('_drop_votes', '_drop_fingerprints', '_drop_rows', '_drop_speakers', 'rewrite_without', '_dvc_record'):
     setattr(c, n, slow(getattr(c, n)))
 print('ready', flush=True)
 c.remove(sys.argv[1], speaker='n1')

@@ -284,7 +284,7 @@ def test_predict_long_never_labels_failed_windows(tmp_path, bundle, monkeypatch)
     from tamil_ser import predict as P
     p = wav(tmp_path/'six.wav', 6)
     with pytest.raises(ValueError, match='window must be at least 0.25 s'): P.predict_long(p, window=0.1, model=bundle)
-    monkeypatch.setattr(P, '_proba', lambda m, clips, *a, **kw: np.full((len(clips), len(m.labels)), np.nan, np.float32))
+    monkeypatch.setattr(P, 'batch_proba', lambda m, clips, *a, **kw: np.full((len(clips), len(m.labels)), np.nan, np.float32))
     df = P.predict_long(p, model=bundle, progress=False)
     assert df.emotion.isna().all() and df.confidence.isna().all()
 

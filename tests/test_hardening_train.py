@@ -136,7 +136,7 @@ def test_recorded_test_share_is_the_one_obtained(voices, tmp_path):
     assert p['test'] == 0.9 and p['test_share'] == round(len(pd.read_csv(tmp_path/'r'/'predictions.csv')) / n, 3)
 
 def test_missing_test_classes_are_named(voices):
-    from tamil_ser.train import metrics
+    from tamil_ser.scores import metrics
     m = metrics(['angry', 'sad', 'sad'], ['angry', 'sad', 'fear'])
     assert m['classes'] == ['angry', 'sad'] and m['missing'] == ['fear', 'happy', 'neutral']
     assert 'NaN' not in json.dumps(metrics([], []))

@@ -9,8 +9,10 @@ from conftest import cli
 from frozen import frozen
 from tamil_ser.data import EMOTIONS
 from tamil_ser.votes import add_vote
-from tamil_ser.loop import (champion_run, gate, gate_cli, init, init_cli, loop_history, promote, recover_registry, resolve_model,
-                            retrain_cli, rollback_cli)
+from tamil_ser.gate import gate, gate_cli
+from tamil_ser.project import init, init_cli
+from tamil_ser.registry import champion_run, loop_history, promote, recover_registry, resolve_model, rollback_cli
+from tamil_ser.loop import retrain_cli
 
 SR = 16000
 # emotion -> (f0 Hz, amplitude, tremolo Hz, f0 slope per second): a crude but learnable 'voice'
@@ -100,6 +102,7 @@ def test_init_twice(tmp_path, lab, capsys):
     assert {f: f.read_bytes() for f in d.rglob('*') if f.is_file() and '.git' not in f.parts} == before
     assert subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=d, capture_output=True, text=True).stdout == head
     assert init_cli([str(tmp_path/'p2'), '--lab', str(tmp_path/'missing.csv')]) == 2
+    assert not (tmp_path/'p2').exists()                        # refused before anything is made
 
 def test_loop_twice_then_nothing_new_then_rollback(tmp_path, lab, capsys):
     d = new_project(tmp_path, lab)
@@ -290,7 +293,7 @@ def slow(a, b):
     time.sleep(float(sys.argv[4]) if '.incoming' in b else 0)     # the champion being installed takes its time
     return shutil.copy2(a, b)
 shutil.copytree = lambda src, dst, **kw: copytree(src, dst, copy_function=slow, **kw)
-from tamil_ser.loop import promote
+from tamil_ser.registry import promote
 print('ready', flush=True)
 promote(sys.argv[1], sys.argv[2], sys.argv[3])
 """
@@ -394,7 +397,7 @@ def test_init_killed_anywhere_then_run_again(tmp_path, lab):
     "SIGKILL at any moment of `init` (files are written whole): running it again makes the whole project and commits it."
     import random, yaml
     rng = random.Random(4)
-    code = 'import sys; from tamil_ser.loop import init_cli; print("ready", flush=True); sys.exit(init_cli(sys.argv[1:]))'
+    code = 'import sys; from tamil_ser.project import init_cli; print("ready", flush=True); sys.exit(init_cli(sys.argv[1:]))'
     for i in range(3):
         d = tmp_path/f'p{i}'
         p = subprocess.Popen([sys.executable, '-c', code, str(d), '--lab', str(lab), '--backbone', 'egemaps'], stdout=subprocess.PIPE,
@@ -409,3 +412,32 @@ def test_init_killed_anywhere_then_run_again(tmp_path, lab):
         assert 'store' in subprocess.run([sys.executable, '-m', 'dvc', 'remote', 'list'], cwd=d, capture_output=True, text=True).stdout
         for f in ('params.yaml', 'dvc.yaml', 'README.md', 'data/pool/pool.csv', 'models/history.csv', '.dvc/config'):
             assert git(d, 'ls-tree', '--name-only', 'HEAD', '--', f).strip() == f, (i, f)       # committed
+
+def test_speakerless_field_runs_the_loop(tmp_path, lab, capsys):
+    "Film clips without speaker ids: whole recordings form the field test set, queue needs no model, the gate resamples recordings."
+    from tamil_ser.acquire import queue
+    from tamil_ser.pool import clip_splits, pool_rows
+    d = tmp_path/'films'
+    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
+    set_params(d, valid=0)
+    pool = d/'data'/'pool'
+    t = add_batch(pool, 'b1', FIELD[:12], vote=False)           # 60 recordings of two clips each...
+    rows = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
+    rows.assign(speaker='').to_csv(pool/'pool.csv', index=False)   # ...and no speaker ids
+    split = clip_splits(pool)
+    assert set(split) == {'train', 'test'}
+    assert pd.crosstab(pool_rows(pool).origin, split).gt(0).sum(axis=1).max() == 1   # no recording straddles train and test
+    q = queue(pool, n=20, progress=False)                       # no champion yet: no model needed
+    assert set(q.strategy) <= {'spread', 'random'} and (q.strategy == 'spread').sum() == 18
+    origin = pool_rows(pool).set_index('clip_id').origin
+    assert origin[q.clip_id].nunique() == 20 and set(split[pool_rows(pool).clip_id.isin(q.clip_id)]) == {'train'}
+    for cid, e in zip(t.clip_id, t._label): add_vote(pool, cid, 'oracle', e)
+    assert retrain_cli([str(d)]) == 0
+    g = json.loads((d/'gate'/'gate.json').read_text())
+    assert g['resampled'] == 'origin recordings' and g['n_speakers'] == (split == 'test').groupby(pool_rows(pool).origin).any().sum()
+    assert 'the bootstrap resamples origin recordings' in (d/'gate'/'summary.md').read_text()
+    assert list(loop_history(d).decision) == ['promote']          # a first model above chance on whole test recordings
+    q = queue(d, n=10, progress=False)                          # the project's champion scores the next queue
+    assert set(q.strategy) <= {'diverse', 'random'} and (q.emotion != '').all() and q.confidence.notna().all()
+    splits = pd.read_csv(pool/'splits.csv', dtype=str, keep_default_na=False)
+    assert (splits.speaker == '').all() and splits.origin.nunique() == 60

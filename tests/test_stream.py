@@ -77,13 +77,23 @@ def test_same_emotions_as_predict_batch(rec, model, ref):
     assert list(pb.emotion) == [e['emotion'] for e in ref]
     np.testing.assert_allclose(pb.confidence, [e['confidence'] for e in ref], atol=1e-5)
 
-def test_int16_and_file_sources(rec, model, ref, tmp_path):
-    audio, _ = rec
-    pcm = (np.clip(audio, -1, 1) * 32767).astype('<i2')
-    assert [e['emotion'] for e in utterances(stream(cuts(pcm, 3000), model))] == [e['emotion'] for e in ref]
+def pcm16(audio): return (np.clip(audio, -1, 1) * 32767).astype('<i2')
+
+@pytest.fixture(scope='module')
+def ref16(rec, model):
+    "The events of the recording quantised to 16 bits, streamed as floats: what int16 sources must give exactly."
+    return utterances(stream(pcm16(rec[0]).astype(np.float32) / 32768, model))
+
+def test_int16_and_file_sources(rec, model, ref, ref16, tmp_path):
+    "int16 chunks and a 16-bit FLAC decode to the same samples, so the same events (quantisation may flip a near tie of `ref`)."
+    pcm = pcm16(rec[0])
+    assert len(ref16) == len(ref)
+    assert [e['emotion'] for e in utterances(stream(cuts(pcm, 3000), model))] == [e['emotion'] for e in ref16]
     f = tmp_path/'rec.flac'
-    sf.write(f, audio, SR)
-    assert [e['emotion'] for e in utterances(stream(f, model))] == [e['emotion'] for e in ref]
+    sf.write(f, pcm, SR)
+    got = utterances(stream(f, model))
+    assert [e['emotion'] for e in got] == [e['emotion'] for e in ref16]
+    np.testing.assert_allclose([e['confidence'] for e in got], [e['confidence'] for e in ref16], atol=1e-5)
 
 def test_resampled_source(rec, model, ref, tmp_path):
     "A 44.1 kHz file finds the same utterances (within a window)."
@@ -138,14 +148,13 @@ def test_listen_cli_errors(model, tmp_path, capsys):
     assert listen_cli([str(tmp_path/'nope.wav'), '--model', str(tmp_path/'no-model')]) == 2
     assert capsys.readouterr().err.startswith('tamil-ser listen: error: ')
 
-def test_listen_stdin_pcm(rec, model, ref):
+def test_listen_stdin_pcm(rec, model, ref16):
     "Raw 16-bit PCM on stdin, as `ffmpeg ... -f s16le -ac 1 -ar 16000 - | tamil-ser listen -` gives it."
-    audio, _ = rec
-    pcm = (np.clip(audio, -1, 1) * 32767).astype('<i2').tobytes()
+    pcm = pcm16(rec[0]).tobytes()
     cmd = [sys.executable, '-c', LISTEN, '-', '--model', model, '--jsonl']
     r = subprocess.run(cmd, input=pcm, capture_output=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
-    assert [json.loads(l)['emotion'] for l in r.stdout.decode().splitlines()] == [e['emotion'] for e in ref]
+    assert [json.loads(l)['emotion'] for l in r.stdout.decode().splitlines()] == [e['emotion'] for e in ref16]
 
 def test_listen_ctrl_c_stops_cleanly(rec, model, tmp_path):
     "--realtime paces the file; SIGINT after a few utterances: exit 0, the events so far, the summary, no traceback."

@@ -21,7 +21,7 @@ fi
 # librosa's numba kernels are compiled on first use and cached; parallel notebook workers compiling the same kernel
 # at once can leave a corrupt cache that segfaults later, so compile them once, serially, into a fresh cache first
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$(mktemp -d)}"
-python -c "import numpy as np; from tamil_ser.explore import prosody; from tamil_ser.train import augmenter
+python -c "import numpy as np; from tamil_ser.explore import prosody; from tamil_ser.finetune import augmenter
 x = (0.3*np.sin(np.arange(32000)*2*np.pi*150/16000)).astype(np.float32); prosody(x); augmenter(p=1.)(samples=x, sample_rate=16000)"
 nbdev-test
 python -m pytest -q

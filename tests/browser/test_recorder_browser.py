@@ -33,7 +33,8 @@ def served(tmp_path_factory):
 
 def test_record_stop_save_lands_in_the_pool(served, speech, tmp_path):
     from playwright.sync_api import sync_playwright
-    from tamil_ser.collect import Pool, clip_fingerprint, fingerprint_similarity
+    from tamil_ser.pool import Pool
+    from tamil_ser.quality import clip_fingerprint, fingerprint_similarity
     url, pool, log = served
     mic, utterance = speech
     args = ARGS + ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
