@@ -60,13 +60,14 @@ def gate_rules(min_gain: float = 0.0,          # promote when the 95% interval o
                max_group_drop: float = 0.05,   # ... and no accent or source group loses more UAR than this
                min_group_n: int = 20,          # groups with fewer field test clips are shown but never block
                max_ece_rise: float = 0.05,     # ... and calibration (ECE) worsens by at most this
+               beat_lab: bool = False,         # with no champion, a first model must also beat a model of the lab corpora alone
                groups: list = ('accent', 'source'),  # the columns whose groups are checked
                n_boot: int = 2000,             # resamples of the speaker bootstrap
                seed: int = 0,                  # the seed of the resampling
               ) -> dict:
     "The gate's rules: these defaults, with those given."
     return dict(min_gain=min_gain, max_group_drop=max_group_drop, min_group_n=min_group_n, max_ece_rise=max_ece_rise,
-                groups=list(groups), n_boot=n_boot, seed=seed)
+                beat_lab=beat_lab, groups=list(groups), n_boot=n_boot, seed=seed)
 
 GATE_RULES = gate_rules()   # the defaults, as a new project's params.yaml holds them
 
@@ -106,12 +107,28 @@ def _resample_groups(pred: pd.DataFrame) -> tuple:
         return np.where(spk != '', 'speaker:' + spk, 'origin:' + origin), how
     return None, 'clips (no speaker column)'
 
-def _first_verdict(verdict: dict, pred: pd.DataFrame) -> tuple:
-    "Promote a first model when its UAR interval lies above chance: (promote?, reasons)."
+def _first_verdict(verdict: dict, pred: pd.DataFrame, rules: dict) -> tuple:
+    "Promote a first model when its UAR interval lies above chance and its paired gain over the lab model, if any, above min_gain."
     s, chance = verdict['challenger'], 1 / pred.label.nunique()
     ok = s['uar_ci'][0] > chance
-    return ok, [f"no champion yet: UAR {s['uar']:.3f} (95% CI {s['uar_ci'][0]:.3f} to {s['uar_ci'][1]:.3f}) "
-                f"{'beats' if ok else 'does not beat'} chance {chance:.3f}"]
+    reasons = [f"no champion yet: UAR {s['uar']:.3f} (95% CI {s['uar_ci'][0]:.3f} to {s['uar_ci'][1]:.3f}) "
+               f"{'beats' if ok else 'does not beat'} chance {chance:.3f}"]
+    if verdict['lab'] is None: return ok, reasons
+    (lo, hi), beats = verdict['lab_delta_ci'], verdict['lab_delta_ci'][0] > rules['min_gain']
+    reasons.append(f"UAR gain over the lab model {verdict['lab_delta']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, paired, "
+                   f"{verdict['resampled']} resampled) is {'' if beats else 'not '}above min_gain {rules['min_gain']}")
+    return ok and beats, reasons
+
+def _paired(challenger: pd.DataFrame, other: pd.DataFrame, spk, rules: dict) -> tuple:
+    "Scores of `other` (predictions of the same clips), the challenger's UAR gain over it and the gain's paired 95% interval."
+    kw = dict(n_boot=rules['n_boot'], seed=rules['seed'])
+    other = other.reset_index(drop=True)
+    if not _same_clips(challenger, other):
+        raise DataError(f'the challenger has predictions of {len(challenger)} clips and the model it is judged against of '
+                        f'{len(other)}, not of the same clips in the same order (their paths or labels differ): judge them on one test set')
+    d = speaker_bootstrap(challenger.label, challenger.pred, other.pred, spk, **kw)
+    s = _scores(other, speaker_bootstrap(other.label, other.pred, speakers=spk, **kw))
+    return s, uar(challenger.label, challenger.pred) - s['uar'], [float(np.quantile(d, .025)), float(np.quantile(d, .975))]
 
 def _verdict(verdict: dict, rules: dict) -> tuple:
     "Apply the rules to a challenger and a champion: (promote?, reasons)."
@@ -130,34 +147,31 @@ def _verdict(verdict: dict, rules: dict) -> tuple:
 def judge(challenger: pd.DataFrame,              # the new model's predictions table (label, pred, confidence, speaker, ...)
           champion: pd.DataFrame | None = None,  # the deployed model's predictions of the same clips (None: no champion yet)
           rules: dict | None = None,             # rules that differ from `GATE_RULES`
+          lab: pd.DataFrame | None = None,       # with no champion: a lab-only model's predictions of the same clips, to beat too
          ) -> dict:
-    "The gate's verdict on the predictions tables of a challenger and the champion on the same clips."
+    "The gate's verdict on the predictions tables of a challenger and the champion (or, for a first model, the lab model)."
     rules = {**GATE_RULES, **(rules or {})}
     verdict = dict(decision='reject', reasons=[], challenger=None, champion=None, delta=None, delta_ci=None, groups=[],
-                   rules=rules, n=int(len(challenger)), n_speakers=0, resampled='speakers')
+                   lab=None, lab_delta=None, lab_delta_ci=None, rules=rules, n=int(len(challenger)), n_speakers=0,
+                   resampled='speakers')
     if not len(challenger): return {**verdict, 'reasons': ['no labelled clips of field test speakers: nothing to judge on']}
     challenger = challenger.reset_index(drop=True)
-    if champion is not None and not _same_clips(challenger, champion):
-        raise DataError(f'the challenger has predictions of {len(challenger)} clips and the champion of {len(champion)}, '
-                        'not of the same clips in the same order (their paths or labels differ): judge them on one test set')
     (spk, how), kw = _resample_groups(challenger), dict(n_boot=rules['n_boot'], seed=rules['seed'])
     verdict.update(n_speakers=int(len(set(spk))) if spk is not None else 0, resampled=how)
     verdict['challenger'] = _scores(challenger, speaker_bootstrap(challenger.label, challenger.pred, speakers=spk, **kw))
-    if champion is None: ok, reasons = _first_verdict(verdict, challenger)
+    if champion is None:
+        if lab is not None: verdict.update(zip(('lab', 'lab_delta', 'lab_delta_ci'), _paired(challenger, lab, spk, rules)))
+        ok, reasons = _first_verdict(verdict, challenger, rules)
     else:
-        champion = champion.reset_index(drop=True)
-        d = speaker_bootstrap(challenger.label, challenger.pred, champion.pred, spk, **kw)
-        verdict.update(champion=_scores(champion, speaker_bootstrap(champion.label, champion.pred, speakers=spk, **kw)),
-                       delta_ci=[float(np.quantile(d, .025)), float(np.quantile(d, .975))],
-                       groups=_group_rows(challenger, champion, rules))
-        verdict['delta'] = verdict['challenger']['uar'] - verdict['champion']['uar']
+        verdict.update(zip(('champion', 'delta', 'delta_ci'), _paired(challenger, champion, spk, rules)))
+        verdict['groups'] = _group_rows(challenger, champion.reset_index(drop=True), rules)
         ok, reasons = _verdict(verdict, rules)
     return {**verdict, 'decision': 'promote' if ok else 'reject', 'reasons': reasons}
 
 # %% ../nbs/23_gate.ipynb #11537afe
 def _models_table(verdict: dict) -> pd.DataFrame:
     "One row per judged model: UAR and interval, accuracy, macro-F1, ECE, n."
-    rows = {k: verdict[k] for k in ('challenger', 'champion') if verdict.get(k)}
+    rows = {k: verdict[k] for k in ('challenger', 'champion', 'lab') if verdict.get(k)}
     return pd.DataFrame([dict(model=k, uar=v['uar'], uar_lo=v['uar_ci'][0], uar_hi=v['uar_ci'][1], accuracy=v['accuracy'],
                               macro_f1=v['macro_f1'], ece=v['ece'], n=v['n']) for k, v in rows.items()])
 
@@ -235,15 +249,18 @@ def gate(challenger,                 # the new model: a bundle folder, a project
          rules: dict | None = None,  # rules that differ from `GATE_RULES`
          progress: bool = False,     # show progress while the clips are checked
          checked: bool = False,      # the clips were validated already (as the pipeline's validate stage does)
+         lab=None,                   # with no champion: a model of the lab corpora alone, which a first model must beat too
         ) -> dict:
-    "Judge `challenger` against `champion` (None: no champion yet) on the field test clips `data`: `judge`'s verdict."
+    "Judge `challenger` against `champion` (None: no champion yet, judged against chance and `lab`) on the field test clips `data`."
     m = manifest_or_empty(data)
     if len(m) and not checked: m = prepare(m, progress)
-    new = _with_origin(model_predictions(challenger, m), m) if len(m) else pd.DataFrame()
-    old = _with_origin(model_predictions(champion, m), m) if len(m) and champion is not None else None
-    verdict = judge(new, old, rules)
-    verdict['models'] = dict(challenger=_model_name(challenger), champion=None if champion is None else _model_name(champion))
-    if out: write_gate(verdict, out, dict(challenger=new, champion=old))
+    pred = lambda model: _with_origin(model_predictions(model, m), m) if len(m) and model is not None else None
+    new, old = pred(challenger), pred(champion)
+    first = pred(lab) if champion is None else None
+    verdict = judge(pd.DataFrame() if new is None else new, old, rules, lab=first)
+    verdict['models'] = {k: None if v is None else _model_name(v) for k, v in
+                         dict(challenger=challenger, champion=champion, lab=None if champion is not None else lab).items()}
+    if out: write_gate(verdict, out, dict(challenger=new, champion=old, lab=first))
     return verdict
 
 # %% ../nbs/23_gate.ipynb #1c15f42f
@@ -252,7 +269,7 @@ def _gate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='tamil-ser gate', description='Judge a challenger against the champion on field test data.')
     add_flags(p, gate, positional=['challenger', 'champion', 'data'], skip=['out', 'rules', 'progress', 'checked'])
     p.add_argument('--out', required=True, metavar='DIR', help='a folder for gate.json, summary.md, report.html and the predictions')
-    return add_flags(p, gate_rules, skip=['groups'])
+    return add_flags(p, gate_rules, skip=['groups', 'beat_lab'])   # beat_lab: the loop's; here --lab gives the model
 
 @one_line_errors('tamil-ser gate')
 def gate_cli(argv: list[str] | None = None) -> int:

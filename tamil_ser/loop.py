@@ -6,7 +6,7 @@ Docs: https://tamil-ser.github.io/tamil-ser/loop.html.md"""
 
 # %% ../nbs/24b_loop.ipynb #00000003
 from __future__ import annotations
-import argparse, hashlib, json, os, sqlite3, sys
+import argparse, hashlib, json, os, sqlite3, sys, tempfile
 from pathlib import Path
 import pandas as pd, yaml
 from dvclive import Live
@@ -26,8 +26,8 @@ from .gate import gate, gate_summary, manifest_or_empty, model_predictions
 from .project import check_writable, project_dir, read_params
 
 # %% auto #0
-__all__ = ['LOOP_STAGES', 'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'stage_gate', 'stage_cli',
-           'next_step', 'retrain', 'retrain_cli']
+__all__ = ['LOOP_STAGES', 'stage_export', 'stage_validate', 'stage_train', 'stage_evaluate', 'lab_model', 'stage_gate',
+           'stage_cli', 'next_step', 'retrain', 'retrain_cli']
 
 # %% ../nbs/24b_loop.ipynb #00000030
 def _export_field(pool, out, min_votes: int = 1) -> pd.DataFrame:
@@ -54,7 +54,8 @@ def stage_validate(project='.'):
     p, params = Path(project), read_params(project)
     field = manifest_or_empty(p/'data'/'field.csv')
     lab = read_data(*[p/f for f in params['lab']]) if params['lab'] else pd.DataFrame(columns=['path', 'label'])
-    tr = pd.concat([lab, field[field.get('split', pd.Series(dtype=str)) != 'test']], ignore_index=True).fillna('')
+    tr = field[field.get('split', pd.Series(dtype=str)) != 'test']
+    tr = pd.concat([lab.assign(domain='lab'), tr.assign(domain='field')], ignore_index=True).fillna('')
     te = field[field.get('split', pd.Series(dtype=str)) == 'test'].fillna('')
     out, met = {}, dict(lab_clips=len(lab), field_train_clips=len(tr) - len(lab), field_test_clips=len(te),
                        field_test_speakers=int(te.speaker.nunique()) if len(te) else 0)
@@ -95,11 +96,23 @@ def stage_evaluate(project='.'):
     print(f"evaluate: {len(pred)} field test clips")
 
 # %% ../nbs/24b_loop.ipynb #0a1c0d04
-def stage_gate(project='.'):
-    "Stage 5: the challenger against the champion on the field test speakers, to gate/."
+def lab_model(project='.'):
+    "A model of the lab clips of data/train.csv alone, with the round's settings; None when they are all or none of it."
     p = Path(project)
-    res = gate(p/'runs'/'challenger'/'model', champion_dir(p), p/'data'/'test.csv', out=p/'gate',
-               rules=read_params(p)['gate'], checked=True)         # the validate stage kept only usable clips
+    m = read_manifest(p/'data'/'train.csv')
+    lab = m[m.domain == 'lab'] if 'domain' in m else m.iloc[:0]
+    if not len(lab) or len(lab) == len(m): return None     # no lab corpus, or the challenger is the lab model itself
+    s = Settings.from_dict({**read_params(p)['train'], 'test': 0})
+    with tempfile.TemporaryDirectory() as d:
+        return train(lab.reset_index(drop=True), s, out=Path(d)/'lab', progress=False).model
+
+def stage_gate(project='.'):
+    "Stage 5: the challenger against the champion (or, with none yet, chance and the lab model) on the field test set, to gate/."
+    p = Path(project)
+    champion, rules = champion_dir(p), read_params(p)['gate']
+    lab = lab_model(p) if champion is None and rules.get('beat_lab') else None
+    res = gate(p/'runs'/'challenger'/'model', champion, p/'data'/'test.csv', out=p/'gate', rules=rules,
+               checked=True, lab=lab)                    # the validate stage kept only usable clips
     num = dict(promote=int(res['decision'] == 'promote'), n=res['n'], delta=res['delta'],
                challenger_uar=(res['challenger'] or {}).get('uar'), champion_uar=(res['champion'] or {}).get('uar'))
     write_text(p/'gate'/'metrics.json', json.dumps({k: v for k, v in num.items() if v is not None}, indent=2))

@@ -50,7 +50,8 @@ def dvc_pipeline(lab: list) -> dict:
         evaluate=dict(cmd=f'{py} evaluate', deps=['runs/challenger', 'data/test.csv'], outs=['eval/predictions.csv'],
                       metrics=[{'eval/metrics.json': dict(cache=False)}],
                       plots=[{'eval/plots/sklearn/confusion_matrix.json': confusion}]),
-        gate=dict(cmd=f'{py} gate', deps=['runs/challenger', 'data/test.csv'], params=['gate'], outs=gate_outs,
+        gate=dict(cmd=f'{py} gate', deps=['runs/challenger', 'data/test.csv', 'data/train.csv'], params=['gate', 'train'],
+                  outs=gate_outs,
                   metrics=[{'gate/metrics.json': dict(cache=False)}])),
         artifacts={'champion': champion})
 
@@ -114,7 +115,8 @@ You may move a new speaker by editing the file. Test speakers are never queued o
 
 The gate promotes a challenger when the 95% interval of its UAR gain on the field test speakers (a bootstrap over
 speakers) lies above `gate.min_gain`, no accent or source group of `gate.min_group_n` clips loses more than
-`gate.max_group_drop`, and calibration worsens by at most `gate.max_ece_rise`.
+`gate.max_group_drop`, and calibration worsens by at most `gate.max_ece_rise`. With no champion yet, a first model must
+beat chance and a model of the lab corpora alone, paired on the same field test clips.
 
 Try other settings with `dvc exp run -S train.lr=0.001`, compare with `dvc exp show` and `dvc metrics diff`.
 `.github/workflows/retrain.yml` runs `tamil-ser retrain` weekly and on demand; give it a cloud remote
