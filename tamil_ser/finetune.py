@@ -150,8 +150,8 @@ def train_finetune(manifest: pd.DataFrame, # the prepared manifest, its `split` 
     fe = pretrained(AutoFeatureExtractor, tiny_backbone() if st.backbone == 'tiny' else st.backbone, st.backbone)
     t_, v_ = manifest.iloc[train_rows], manifest.iloc[valid_rows]
     has_valid = len(valid_rows) > 0
-    train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, clip_weights(t_, st.balance),
-                        soft=st.soft)
+    w = clip_weights(t_, st.balance, st.field_weight)
+    train_set = ClipSet(t_, True, st.max_seconds, augmenter() if st.augment else None, progress, w, soft=st.soft)
     t = _trainer_cls()(model=model, args=_training_args(st, out, has_valid, progress), train_dataset=train_set,
         eval_dataset=ClipSet(v_, False, st.max_seconds, progress=progress) if has_valid else None, data_collator=Collator(fe),
         compute_metrics=_scores, optimizers=(optimizer(model, st.lr or 3e-5, 1e-3), None),

@@ -26,12 +26,13 @@ def class_weights(y, n:int=len(EMOTIONS)) -> torch.Tensor:
     w = np.where(c > 0, c.sum() / np.maximum(c, 1) / max((c > 0).sum(), 1), 0)
     return torch.tensor(w, dtype=torch.float32)
 
-def clip_weights(m: pd.DataFrame, balance:bool=True) -> np.ndarray:
-    "Per-clip loss weights (mean 1): each (source, emotion) cell weighs the same (`balance`), or each emotion."
+def clip_weights(m: pd.DataFrame, balance:bool=True, field_weight:float=1.) -> np.ndarray:
+    "Per-clip loss weights (mean 1): each (source, emotion) cell weighs the same (`balance`), or each emotion; field clips x `field_weight`."
     src = m.source.fillna('').astype(str) if balance and 'source' in m else pd.Series('', index=m.index)
     cell = src.to_numpy() + '|' + m.label.astype(str).to_numpy()
     _, inv, counts = np.unique(cell, return_inverse=True, return_counts=True)
-    return (len(m) / (len(counts) * counts[inv])).astype(np.float32)
+    w = 1 / counts[inv] * np.where(m.domain.astype(str).to_numpy() == 'field', field_weight, 1.) if 'domain' in m else 1 / counts[inv]
+    return (w * len(m) / w.sum()).astype(np.float32)
 
 # %% ../nbs/05c_probe.ipynb #f29e08ac
 class _threads:
@@ -213,7 +214,7 @@ def _fit_head(st: Settings, Z, t: pd.DataFrame, Zv, yv, stats, by_speaker:bool, 
     c, select = (dflt[k] if getattr(st, k) is None else getattr(st, k) for k in ('c', 'select'))
     return fit_probe(Z, targets(t, st.soft), Zv, yv, hidden=st.hidden, epochs=st.epochs or 300, lr=st.lr or 3e-3, wd=st.wd,
                      patience=st.patience or 40, normed=True, stats=stats, seed=st.seed, progress=progress, C=c,
-                     select=select or None, rank=raw if st.select_on == 'raw' else None, weights=clip_weights(t, st.balance))
+                     select=select or None, rank=raw if st.select_on == 'raw' else None, weights=clip_weights(t, st.balance, st.field_weight))
 
 def _calibrate_probe(model: ProbeModel, X, v: pd.DataFrame, yv):
     "Fit each head's temperature on validation rows `v` (features `X`): the head on them as normalised, the source head by source."

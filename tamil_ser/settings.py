@@ -37,6 +37,7 @@ class Settings:
     weighted_layers:bool=False # the fine-tuning head reads a learnt weighted sum of all layers (SUPERB)
     norm:str='auto' # probe feature normalisation: auto, speaker, source or none (see 04_features)
     balance:bool=True # weight clips so that every (source, emotion) cell counts the same
+    field_weight:float=3.0 # clips whose `domain` is field (the loop's train.csv marks them) weigh this many times more
     hidden:int=0 # hidden units of the probe head (0: linear)
     c:float|None=None # inverse L2 strength C of a linear probe (default 1 on source z-scores, 10/select on speaker z-scores)
     select:int|None=None # features a linear probe keeps by ANOVA F (default all on source z-scores, 2000 on speaker z-scores)
@@ -68,6 +69,7 @@ def _check(s: Settings) -> Settings:
     for k in ('batch_size', 'epochs', 'patience'):
         if getattr(s, k) is not None and getattr(s, k) < 1: raise UserError(f'{k} must be at least 1, not {getattr(s, k)}')
     if s.max_seconds <= 0: raise UserError(f'max_seconds must be above 0, not {s.max_seconds}')
+    if not s.field_weight > 0: raise UserError(f'field_weight must be above 0, not {s.field_weight}')
     if s.c is not None and not s.c > 0: raise UserError(f'c must be above 0, not {s.c}')
     if s.select is not None and s.select < 0: raise UserError(f'select must be 0 (all features) or more, not {s.select}')
     if s.select_on not in SELECT_ON: raise UserError(f"select_on must be one of {', '.join(SELECT_ON)}, not {s.select_on!r}")
