@@ -6,6 +6,12 @@ the round's time; then the whole run time, the gain of the champion over the lab
 promoted a model worse on the field test set. Writes a plot of the curve.
 
     python benchmarks/loop.py [--rounds 5] [--per-round 40] [--strategy default] [--out /tmp/loop-bench]
+                              [--field ravdess|cold] [--field-weight W] [--beat-lab] [--set KEY=VALUE ...]
+
+`--field cold` (issue 21) starts the loop cold: RAVDESS with its actors confounded, telephone band and pink noise at 5 dB
+SNR (`active_learning.cold_field`), where the lab model is near chance, so round 0 promotes nothing and the first queue
+has no model (the model-free spread). `--field-weight` sets `train.field_weight` (the field's clips weigh that many
+times their cell's share; the default 3), `--beat-lab` the gate rule `beat_lab`.
 
 Last run (2026-11-25 14:10 UTC, idle 2-core machine, commit f89ad32): lab-only champion UAR 0.400 -> 0.615 after 197
 field labels (+0.215; goal +0.10); challengers 0.465, 0.560 promoted, 0.585 rejected (gain interval over 12 test speakers
@@ -51,8 +57,8 @@ def vote(pool: Path, t: pd.DataFrame, name: str):
 def next_labels(proj: Path, pool: Path, t: pd.DataFrame, train_spk: set, n: int, strategy: str, seed: int) -> pd.DataFrame:
     "The next `n` clips to label: the label queue scored by the champion, or random five-class pool clips."
     five = t[t.truth.isin(EMOTIONS) & t.speaker.isin(train_spk)]
-    if strategy != 'random':
-        q = queue(pool, proj/'models'/'champion', n=n * 3, strategy=strategy, seed=seed, progress=False)
+    if strategy != 'random':           # the project's champion scores the queue; with none yet, the model-free spread
+        q = queue(proj, n=n * 3, strategy=strategy, seed=seed, progress=False)
         pick = five[five.clip_id.isin(q.clip_id)].set_index('clip_id').loc[[c for c in q.clip_id if c in set(five.clip_id)]].reset_index()
         return pick.head(n)       # the oracle skips calm/disgust/surprise clips (outside the five classes)
     done = set(pd.read_csv(pool.parent/'labelled.csv').clip_id) if (pool.parent/'labelled.csv').exists() else set()
@@ -64,11 +70,18 @@ def main(a):
     t0 = time.time()
     rav = read_manifest(DATA/'ravdess'/'manifest.csv')
     rav['label'] = rav.label.map(norm_label)
+    if a.field == 'cold':
+        sys.path.insert(0, str(Path(__file__).parent))
+        from active_learning import cold_field
+        rav = cold_field(rav)
     actors = sorted(rav.speaker.unique())
     test_spk, train_spk = set(actors[1::2]), set(actors[0::2])      # alternate actors: both genders on each side
     proj = out/'field'; pool = proj/'data'/'pool'
     init(proj, lab=[DATA/'emodb'/'manifest.csv'], backbone='compare', mode='probe')
     p = yaml.safe_load((proj/'params.yaml').read_text()); p['train']['valid'] = 0          # L-BFGS probe: every clip trains
+    if a.field_weight is not None: p['train']['field_weight'] = a.field_weight
+    for kv in a.set: p['train'][kv.split('=')[0]] = yaml.safe_load(kv.split('=', 1)[1])      # e.g. --set norm=speaker
+    p['gate']['beat_lab'] = a.beat_lab
     (proj/'params.yaml').write_text(yaml.safe_dump(p, sort_keys=False))
     t = build_pool(pool, rav)
     pd.DataFrame(dict(speaker=actors, split=['test' if s in test_spk else 'train' for s in actors])).to_csv(pool/'splits.csv', index=False)
@@ -83,23 +96,25 @@ def main(a):
         res = retrain(proj, verbose=False)
         g = res['gate']
         rows.append(dict(round=r, field_labels=len(labelled), challenger_uar=(g['challenger'] or {}).get('uar'),
-                         champion_before=(g['champion'] or {}).get('uar'), decision=g['decision'], seconds=round(time.time() - s, 1),
-                         champion_uar=None))
+                         champion_before=(g['champion'] or {}).get('uar'), lab_uar=(g.get('lab') or {}).get('uar'),
+                         decision=g['decision'], seconds=round(time.time() - s, 1), champion_uar=None))
         rows[-1]['champion_uar'] = rows[-1]['challenger_uar'] if g['decision'] == 'promote' else rows[-1]['champion_before']
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=r == 0), flush=True)
     df = pd.DataFrame(rows)
     total = time.time() - t0
     bad = df[(df.decision == 'promote') & df.champion_before.notna() & (df.challenger_uar < df.champion_before)]
-    gain = df.champion_uar.iloc[-1] - df.champion_uar.iloc[0]
-    print(f'\nwhole run {total:.0f} s; champion UAR {df.champion_uar.iloc[0]:.3f} (lab only) -> {df.champion_uar.iloc[-1]:.3f} after '
-          f'{len(labelled)} field labels: {gain:+.3f} (goal +0.10); rounds promoting a worse model: {len(bad)}')
+    first = df.champion_uar.iloc[0] if pd.notna(df.champion_uar.iloc[0]) else df.challenger_uar.iloc[0]   # cold: the lab model's UAR
+    gain = df.champion_uar.iloc[-1] - first
+    print(f'\nwhole run {total:.0f} s; lab-only model UAR {first:.3f} -> champion {df.champion_uar.iloc[-1]:.3f} after '
+          f'{len(labelled)} field labels: {gain:+.3f} (goal +0.10); rounds promoting a worse model: {len(bad)}; '
+          f'first promotion at {df.field_labels[df.decision == "promote"].min()} field labels')
     df.to_csv(out/'rounds.csv', index=False)
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(df.field_labels, df.challenger_uar, 'o--', label='challenger')
     ax.plot(df.field_labels, df.champion_uar, 's-', label='champion (after the gate)')
     ax.set_xlabel('field labels', fontsize=11); ax.set_ylabel('UAR on field test speakers', fontsize=11)
-    ax.set_title('EmoDB lab -> RAVDESS field, ComParE probe', fontsize=11); ax.legend(fontsize=10); fig.tight_layout()
+    ax.set_title(f'EmoDB lab -> {"cold " if a.field == "cold" else ""}RAVDESS field, ComParE probe', fontsize=11); ax.legend(fontsize=10); fig.tight_layout()
     fig.savefig(out/'loop_curve.png', dpi=110)
     print(f'written: {out/"rounds.csv"}, {out/"loop_curve.png"}; history: {proj/"models"/"history.csv"}')
 
@@ -108,4 +123,8 @@ if __name__ == '__main__':
     ap.add_argument('--rounds', type=int, default=5); ap.add_argument('--per-round', type=int, default=40)
     ap.add_argument('--strategy', default='default', help="label queue strategy, or 'random'")
     ap.add_argument('--out', default='/tmp/loop-bench')
+    ap.add_argument('--field', default='ravdess', choices=['ravdess', 'cold'], help='cold: confounded, band-limited, noisy RAVDESS')
+    ap.add_argument('--field-weight', type=float, default=None, help="train.field_weight (default: the library's)")
+    ap.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='other training settings, e.g. norm=speaker')
+    ap.add_argument('--beat-lab', action='store_true', help='the gate rule beat_lab: a first model must beat the lab-only model')
     main(ap.parse_args())

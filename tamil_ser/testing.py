@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, soundfile as sf
 from .audio import load_audio
 
 # %% auto #0
-__all__ = ['tone', 'make_pool', 'long_recording', 'fake_bundle']
+__all__ = ['VOICES', 'tone', 'make_pool', 'long_recording', 'fake_bundle', 'voice', 'voice_corpus', 'voice_batch']
 
 # %% ../nbs/91_testing.ipynb #a023dea9
 def tone(sec:float=1.0, f:float=220., seed:int=0, sr:int=16000, amp:float=0.3) -> np.ndarray:
@@ -63,3 +63,55 @@ def fake_bundle(folder, run:str='r1', parts:int=3) -> Path:
     (folder/'tamil_ser.json').write_text(json.dumps(dict(run=run)))
     for i in range(parts): (folder/f'part{i}.bin').write_bytes(os.urandom(1000))
     return folder
+
+# %% ../nbs/91_testing.ipynb #de009b15
+VOICES = dict(angry=(230, .45, 0, 0), fear=(330, .15, 9, 0), happy=(270, .3, 0, 80), neutral=(150, .2, 0, 0), sad=(115, .07, 0, -40))
+
+def voice(emotion:str, speaker:str, i=0, domain:str='lab', sec:float=1.2, sr:int=16000) -> np.ndarray:
+    "A clip of `emotion` (a key of `VOICES`: f0 Hz, amplitude, tremolo Hz, f0 glide per second) by `speaker`, in `domain`."
+    f0, amp, trem, slope = VOICES[emotion]
+    seed = int(hashlib.sha256(f'{emotion}{speaker}{i}{domain}'.encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sec * sr)) / sr
+    shift = 0.85 + 0.3 * (int(hashlib.sha256(speaker.encode()).hexdigest()[:4], 16) / 65535)
+    f = f0 * shift * (1 + 0.03 * rng.standard_normal()) + slope * t
+    ph = 2 * np.pi * np.cumsum(f) / sr
+    n_h = 3 if domain == 'field' else 8
+    x = sum(np.sin(k * ph) / k for k in range(1, n_h + 1)) * amp * (1 + (0.5 * np.sin(2 * np.pi * trem * t) if trem else 0))
+    noise = (0.02 if domain == 'field' else 0.003) * rng.standard_normal(len(t))
+    return np.clip(x * np.minimum(1, np.minimum(t, sec - t) / 0.05) + noise, -0.99, 0.99).astype('float32')
+
+# %% ../nbs/91_testing.ipynb #6b568a9e
+def voice_corpus(root, speakers, per:int=2, domain:str='lab', voiced:dict|None=None) -> Path:
+    "WAV clips of every emotion (`per` each) by `speakers` under `root`/audio, and `root`/manifest.csv; emotion e sounds as `voiced[e]`."
+    root, rows = Path(root), []
+    (root/'audio').mkdir(parents=True, exist_ok=True)
+    for s in speakers:
+        for e in VOICES:
+            for i in range(per):
+                f = root/'audio'/f'{s}_{e}_{i}.wav'
+                sf.write(f, voice((voiced or {}).get(e, e), s, i, domain), 16000)
+                rows.append(dict(path=f'audio/{f.name}', label=e, speaker=s, accent=domain, source=domain))
+    pd.DataFrame(rows).to_csv(root/'manifest.csv', index=False)
+    return root/'manifest.csv'
+
+# %% ../nbs/91_testing.ipynb #077c832b
+def voice_batch(pool, batch:str, speakers, per:int=2, voiced:dict|None=None, accent=None) -> pd.DataFrame:
+    "Field voices of `speakers` as batch `batch` of `pool` (clips and pool.csv rows); the rows, with each clip's true `label`."
+    pool, rows = Path(pool), []
+    for s in speakers:
+        for e in VOICES:
+            for i in range(per):
+                x = voice((voiced or {}).get(e, e), s, f'{batch}{i}', 'field')
+                cid = hashlib.sha256(x.tobytes()).hexdigest()[:16]
+                f = pool/'clips'/batch/f'{cid}.flac'
+                f.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(f, x, 16000)
+                rows.append(dict(path=f'clips/{batch}/{cid}.flac', clip_id=cid, origin=f'{s}_{e}.wav', start=0, end=len(x) / 16000,
+                                 source='field', speaker=s, accent=accent(s) if accent else '', gender='', consent='c1',
+                                 batch=batch, collected_at='2026-01-01T00:00:00.000Z', duration=len(x) / 16000, rms_db=-20,
+                                 snr_db=30, clipped=0, quality='', duplicate_of='', label=e))
+    t = pd.DataFrame(rows)
+    old = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False) if (pool/'pool.csv').exists() else None
+    pd.concat([old, t.drop(columns='label').astype(str)], ignore_index=True).to_csv(pool/'pool.csv', index=False)
+    return t

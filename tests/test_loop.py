@@ -4,7 +4,7 @@ The pool is written directly in the collection contract's format (clips/<batch>/
 through tamil_ser.votes and tamil_ser.labels."""
 import hashlib, json, os, signal, subprocess, sys, time
 from pathlib import Path
-import numpy as np, pandas as pd, pytest, soundfile as sf
+import numpy as np, pandas as pd, pytest
 from conftest import cli
 from frozen import frozen
 from tamil_ser.data import EMOTIONS
@@ -13,53 +13,15 @@ from tamil_ser.gate import gate, gate_cli
 from tamil_ser.project import init, init_cli
 from tamil_ser.registry import champion_run, loop_history, promote, recover_registry, resolve_model, rollback_cli
 from tamil_ser.loop import retrain_cli
-
-SR = 16000
-# emotion -> (f0 Hz, amplitude, tremolo Hz, f0 slope per second): a crude but learnable 'voice'
-VOICE = dict(angry=(230, .45, 0, 0), fear=(330, .15, 9, 0), happy=(270, .3, 0, 80), neutral=(150, .2, 0, 0), sad=(115, .07, 0, -40))
-
-def voice(emotion, speaker, i, domain='lab', sec=1.2):
-    "A clip of `emotion` by `speaker`: harmonics on a contour; the field domain is darker and noisier than the lab."
-    f0, amp, trem, slope = VOICE[emotion]
-    seed = int(hashlib.sha256(f'{emotion}{speaker}{i}{domain}'.encode()).hexdigest()[:8], 16)
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sec * SR)) / SR
-    shift = 0.85 + 0.3 * (int(hashlib.sha256(speaker.encode()).hexdigest()[:4], 16) / 65535)
-    f = f0 * shift * (1 + 0.03 * rng.standard_normal()) + slope * t
-    ph = 2 * np.pi * np.cumsum(f) / SR
-    n_h = 3 if domain == 'field' else 8
-    x = sum(np.sin(k * ph) / k for k in range(1, n_h + 1)) * amp * (1 + (0.5 * np.sin(2 * np.pi * trem * t) if trem else 0))
-    x = x * np.minimum(1, np.minimum(t, sec - t) / 0.05) + (0.02 if domain == 'field' else 0.003) * rng.standard_normal(len(t))
-    return np.clip(x, -0.99, 0.99).astype('float32')
+from tamil_ser.testing import voice_batch, voice_corpus
 
 def lab_corpus(root, n_spk=6, per=2):
     "A lab manifest CSV of `n_spk` speakers with every emotion."
-    root = Path(root); rows = []
-    for s in range(n_spk):
-        for e in EMOTIONS:
-            for i in range(per):
-                f = root/'audio'/f'lab{s}_{e}_{i}.wav'; f.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(f, voice(e, f'lab{s}', i), SR)
-                rows.append(dict(path=f'audio/{f.name}', label=e, speaker=f'lab{s}', accent='lab', source='lab'))
-    pd.DataFrame(rows).to_csv(root/'manifest.csv', index=False)
-    return root/'manifest.csv'
+    return voice_corpus(root, [f'lab{s}' for s in range(n_spk)], per)
 
-def add_batch(pool, batch, speakers, per=2, accent=lambda s: 'north' if int(s[1:]) % 2 else 'east', vote=True):
-    "Collect a batch of field clips of `speakers` into `pool` (contract format) and vote their true labels."
-    pool = Path(pool); rows = []
-    for s in speakers:
-        for e in EMOTIONS:
-            for i in range(per):
-                x = voice(e, s, f'{batch}{i}', 'field')
-                cid = hashlib.sha256(x.tobytes()).hexdigest()[:16]
-                f = pool/'clips'/batch/f'{cid}.flac'; f.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(f, x, SR)
-                rows.append(dict(path=f'clips/{batch}/{cid}.flac', clip_id=cid, origin=f'{s}_{e}.wav', start=0, end=1.2, source='field',
-                                 speaker=s, accent=accent(s), gender='', consent='c1', batch=batch, collected_at='2026-01-01T00:00:00Z',
-                                 duration=1.2, rms_db=-20, snr_db=30, clipped=0, quality='', duplicate_of='', _label=e))
-    t = pd.DataFrame(rows)
-    old = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
-    pd.concat([old, t.drop(columns='_label').astype(str)], ignore_index=True).to_csv(pool/'pool.csv', index=False)
+def add_batch(pool, batch, speakers, per=2, accent=lambda s: 'north' if int(s[1:]) % 2 else 'east', vote=True, voiced=None):
+    "Collect a batch of field clips of `speakers` into `pool` (contract format) and vote their true labels; emotion e sounds as `voiced[e]`."
+    t = voice_batch(pool, batch, speakers, per, voiced, accent).rename(columns={'label': '_label'})
     if vote:
         for cid, e in zip(t.clip_id, t._label): add_vote(pool, cid, 'oracle', e)
     return t
@@ -441,3 +403,44 @@ def test_speakerless_field_runs_the_loop(tmp_path, lab, capsys):
     assert set(q.strategy) <= {'diverse', 'random'} and (q.emotion != '').all() and q.confidence.notna().all()
     splits = pd.read_csv(pool/'splits.csv', dtype=str, keep_default_na=False)
     assert (splits.speaker == '').all() and splits.origin.nunique() == 60
+
+SHIFTED = dict(zip(EMOTIONS, EMOTIONS[1:] + EMOTIONS[:1]))   # a field that voices each emotion as the lab voices the next
+
+def votes_for(pool, queue_csv, t):
+    "The annotator's answers (here the true labels) for the clips of a queue written by `tamil-ser queue --out`."
+    q = pd.read_csv(queue_csv, dtype=str)
+    for cid in q.clip_id: add_vote(pool, cid, 'oracle', t.set_index('clip_id')._label[cid])
+    return q
+
+def test_cold_start_below_chance(tmp_path, lab, capsys):
+    "A field where the lab model is below chance, through the README's commands: init, collect, retrain, queue, label, retrain."
+    from tamil_ser.acquire import queue_cli
+    from tamil_ser.pool import pool_rows
+    d = tmp_path/'cold'
+    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
+    set_params(d, valid=0)
+    pool = d/'data'/'pool'
+    t = add_batch(pool, 'b1', FIELD, vote=False, voiced=SHIFTED)  # 16 speakers, nothing labelled
+    capsys.readouterr()
+    assert retrain_cli([str(d)]) == 0                           # no round: it says what to label first
+    said = capsys.readouterr().out
+    assert f'tamil-ser queue {pool} --test --strategy random' in said, said
+    votes_for(pool, _queue(queue_cli, [pool, '--test', '--strategy', 'random', '--n', '100'], tmp_path/'qt.csv'), t)
+    assert retrain_cli([str(d)]) == 0                           # round 0: the lab model alone, below chance
+    g = json.loads((d/'gate'/'gate.json').read_text())
+    assert g['decision'] == 'reject' and g['challenger']['uar'] < 0.2 and g['n_speakers'] >= 3, g['reasons']
+    said = capsys.readouterr().out
+    assert f'next: label more field clips: `tamil-ser queue {pool} --n 50 --out queue.csv`' in said, said
+    q = votes_for(pool, _queue(queue_cli, [pool, '--n', '40'], tmp_path/'q1.csv'), t)   # no champion: the model-free queue
+    assert 'spread' in capsys.readouterr().out
+    spk = pool_rows(pool).set_index('clip_id').speaker[q.clip_id]
+    assert spk.nunique() == 16 - g['n_speakers'] and spk.value_counts().max() <= 6, spk.value_counts()   # over every train speaker
+    assert retrain_cli([str(d)]) == 0                           # round 1: 40 field labels
+    h = loop_history(d)
+    assert list(h.decision) == ['reject', 'promote'], h.reasons.tolist()
+    assert h.challenger_uar.astype(float).iloc[-1] > 0.5
+
+def _queue(queue_cli, args, out):
+    "Run `tamil-ser queue ARGS --out OUT` and read the queue back."
+    assert queue_cli([str(a) for a in args] + ['--out', str(out)]) == 0
+    return out
