@@ -159,6 +159,9 @@ def judge(challenger: pd.DataFrame,              # the new model's predictions t
     (spk, how), kw = _resample_groups(challenger), dict(n_boot=rules['n_boot'], seed=rules['seed'])
     verdict.update(n_speakers=int(len(set(spk))) if spk is not None else 0, resampled=how)
     verdict['challenger'] = _scores(challenger, speaker_bootstrap(challenger.label, challenger.pred, speakers=spk, **kw))
+    if spk is not None and len(set(spk)) < 2:           # one speaker resampled is always the same data: no interval at all
+        return {**verdict, 'reasons': [f'the field test set has one group of {how} ({spk[0]}): a bootstrap over one has no '
+                                       'interval; label clips of at least two, then run retrain again']}
     if champion is None:
         if lab is not None: verdict.update(zip(('lab', 'lab_delta', 'lab_delta_ci'), _paired(challenger, lab, spk, rules)))
         ok, reasons = _first_verdict(verdict, challenger, rules)
