@@ -193,6 +193,11 @@ class ProbeModel(SERModel):
         if 'per_source' in n: return {s for s, how in n['per_source'].items() if how == 'speaker'}
         return self.train_sources | {''} if n.get('speakers') else set()     # bundles from before issue 22
     @property
+    def source_clips(self) -> dict:
+        "How many training clips each source's statistics come from (empty for bundles from before they were recorded)."
+        n = self.meta.get('normalisation')
+        return n.get('source_clips', {}) if isinstance(n, dict) else {}
+    @property
     def source_temperature(self) -> float:
         "The temperature of the source head's logits."
         return self.meta.get('source_temperature', self.temperature)
@@ -211,10 +216,13 @@ def _source_norm(self: ProbeModel, X: np.ndarray, sources, adapt) -> tuple:
     train_stats = (self.head.mu.numpy(), self.head.sd.numpy())
     for s in np.unique(src):
         i = src == s
-        if s in self.sources: stats = self.sources[s]
-        elif adapt is True or (adapt == 'auto' and s and s not in self.train_sources and i.sum() >= ADAPT_MIN):
+        n, seen = int(i.sum()), self.source_clips.get(s)
+        more = adapt is not False and seen is not None and n >= ADAPT_MIN and n > seen   # the batch knows the source better
+        if s in self.sources and not more: stats = self.sources[s]
+        elif more or adapt is True or (adapt == 'auto' and s and s not in self.train_sources and n >= ADAPT_MIN):
             stats = group_stats(X[i])
-            notes.append(f"test-time adaptation on {int(i.sum())} clips of {s or 'unnamed source'}")
+            notes.append(f"test-time adaptation on {n} clips of {s or 'unnamed source'}" +
+                         (f' (more than its {seen} training clips)' if more else ''))
         else: stats = train_stats
         Z[i] = (X[i] - stats[0]) / stats[1]
     return Z, notes

@@ -198,7 +198,9 @@ def _norm_meta(d: pd.DataFrame, groups, st: Settings, sources: dict) -> dict:
     spk = sorted({g.split(':', 1)[1] for g in groups if g.startswith('speaker:')})
     rule = (f'per speaker where the training clips span >= {AUTO_EMOTIONS} emotions and >= {AUTO_CLIPS} clips, else per source; '
             'new speakers of a source alone where most of its training speakers were') if st.norm == 'auto' else st.norm
-    return dict(norm=st.norm, speakers=spk, sources=sorted(sources), per_source=_per_source(d, groups), rule=rule)
+    src = d.source.fillna('').astype(str) if 'source' in d else pd.Series('', index=d.index)
+    return dict(norm=st.norm, speakers=spk, sources=sorted(sources), per_source=_per_source(d, groups), rule=rule,
+                source_clips={s: int((src == s).sum()) for s in sorted(sources)})
 
 def bundle_meta(st: Settings, **kw) -> dict:
     "The bundle description of a model trained with settings `st`."
