@@ -13,7 +13,9 @@ SNR (`active_learning.cold_field`), where the lab model is near chance, so round
 has no model (the model-free spread). `--field-weight` sets `train.field_weight` (the field's clips weigh that many
 times their cell's share; the default 3), `--beat-lab` the gate rule `beat_lab`.
 
-Last run (2026-11-25 14:10 UTC, idle 2-core machine, commit f89ad32): lab-only champion UAR 0.400 -> 0.615 after 197
+Last run (2026-12-04, loaded 2-core AMD EPYC, commit 6100118): lab-only 0.408 -> 0.442 / 0.500 / 0.471 / 0.646 / 0.629
+at 40-200 labels, promoted at 80 and 160 (+0.237); rounds about 30 s (benchmarks/README.md, last section).
+Earlier run (2026-11-25 14:10 UTC, idle 2-core machine, commit f89ad32): lab-only champion UAR 0.400 -> 0.615 after 197
 field labels (+0.215; goal +0.10); challengers 0.465, 0.560 promoted, 0.585 rejected (gain interval over 12 test speakers
 included 0), 0.615 promoted, 0.621 rejected; no round promoted a worse model. Whole run 165 s; rounds 24-26 s each on
 ~1,150 clips with cached ComParE features (goal < 60 s). Under heavy load (load average 13-18, commit 9b7b756) the rounds
