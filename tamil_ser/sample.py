@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf, soxr
 from scipy import signal
 from tqdm.auto import tqdm
+from .core import UserError
 from .audio import SR
 from .data import EMOTIONS, read_manifest
 
@@ -45,7 +46,7 @@ def _espeak() -> dict:
     "Load and initialise libespeak-ng once per process: synchronous output, samples collected by a callback."
     if _ES: return _ES
     try: import espeakng_loader as el
-    except ImportError: raise ImportError('synthesis needs espeak-ng: pip install espeakng-loader (or tamil-ser[sample])') from None
+    except ImportError: raise UserError('speech synthesis needs espeak-ng: pip install "tamil-ser[sample]"') from None
     lib, d, chunks = C.CDLL(el.get_library_path()), _data_dir(el), []
     lib.espeak_Initialize.argtypes = [C.c_int, C.c_int, C.c_char_p, C.c_int]
     lib.espeak_SetVoiceByName.argtypes = [C.c_char_p]

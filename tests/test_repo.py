@@ -70,3 +70,17 @@ def test_import_reader_sees_both_kinds(tmp_path):
     f = tmp_path/'m.py'
     f.write_text('import numpy as np, os\nfrom fastcore.basics import patch\nfrom . import x\ndef g():\n    import voila\n    import numpy\n')
     assert _imports(f) == ({'numpy', 'fastcore'}, {'voila'})
+
+def test_missing_extras_say_which_extra_to_install(monkeypatch, tmp_path, capsys):
+    "Each optional extra, when missing, is one line naming `pip install \"tamil-ser[EXTRA]\"` (fast: tests/test_predict.py)."
+    import pytest, numpy as np, soundfile as sf
+    from tamil_ser.core import UserError
+    from tamil_ser import data, sample, stream
+    for mod in ('sounddevice', 'espeakng_loader', 'emota_loader'): monkeypatch.setitem(sys.modules, mod, None)   # not installed
+    with pytest.raises(UserError, match=r'pip install "tamil-ser\[mic\]"'): next(stream.mic_chunks())
+    monkeypatch.setattr(sample, '_ES', {})
+    with pytest.raises(UserError, match=r'pip install "tamil-ser\[sample\]"'): sample._espeak()
+    (tmp_path/'angry').mkdir()
+    sf.write(tmp_path/'angry'/'01_01_ang.wav', np.zeros(1600, np.float32), 16000)
+    assert len(data.read_emota(tmp_path)) == 1                 # still read, without accent or gender
+    assert 'pip install "tamil-ser[emota]"' in capsys.readouterr().out
