@@ -31,7 +31,8 @@ def clip_weights(m: pd.DataFrame, balance:bool=True, field_weight:float=1.) -> n
     src = m.source.fillna('').astype(str) if balance and 'source' in m else pd.Series('', index=m.index)
     cell = src.to_numpy() + '|' + m.label.astype(str).to_numpy()
     _, inv, counts = np.unique(cell, return_inverse=True, return_counts=True)
-    w = 1 / counts[inv] * np.where(m.domain.astype(str).to_numpy() == 'field', field_weight, 1.) if 'domain' in m else 1 / counts[inv]
+    w = 1 / counts[inv]
+    if 'domain' in m: w = w * np.where(m.domain.astype(str).to_numpy() == 'field', field_weight, 1.)
     return (w * len(m) / w.sum()).astype(np.float32)
 
 # %% ../nbs/05c_probe.ipynb #f29e08ac

@@ -35,11 +35,17 @@ def pin_splits(pool, test):
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory): return lab_corpus(tmp_path_factory.mktemp('lab'))
 
-def new_project(tmp_path, lab, name='proj'):
+def probe_project(tmp_path, lab, name='proj'):
+    "A new project of eGeMAPS probes."
     d = tmp_path/name
     assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
-    pin_splits(d/'data'/'pool', FIELD[:6])
     set_params(d, valid=0)                                     # L-BFGS probes need no validation speakers: faster
+    return d
+
+def new_project(tmp_path, lab, name='proj'):
+    "A new project of eGeMAPS probes whose field test speakers are the first six."
+    d = probe_project(tmp_path, lab, name)
+    pin_splits(d/'data'/'pool', FIELD[:6])
     return d
 
 def set_params(d, **train):
@@ -379,9 +385,7 @@ def test_speakerless_field_runs_the_loop(tmp_path, lab, capsys):
     "Film clips without speaker ids: whole recordings form the field test set, queue needs no model, the gate resamples recordings."
     from tamil_ser.acquire import queue
     from tamil_ser.pool import clip_splits, pool_rows
-    d = tmp_path/'films'
-    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
-    set_params(d, valid=0)
+    d = probe_project(tmp_path, lab, 'films')
     pool = d/'data'/'pool'
     t = add_batch(pool, 'b1', FIELD[:12], vote=False)           # 60 recordings of two clips each...
     rows = pd.read_csv(pool/'pool.csv', dtype=str, keep_default_na=False)
@@ -408,30 +412,27 @@ SHIFTED = dict(zip(EMOTIONS, EMOTIONS[1:] + EMOTIONS[:1]))   # a field that voic
 
 def votes_for(pool, queue_csv, t):
     "The annotator's answers (here the true labels) for the clips of a queue written by `tamil-ser queue --out`."
-    q = pd.read_csv(queue_csv, dtype=str)
-    for cid in q.clip_id: add_vote(pool, cid, 'oracle', t.set_index('clip_id')._label[cid])
+    q, truth = pd.read_csv(queue_csv, dtype=str), t.set_index('clip_id')._label
+    for cid in q.clip_id: add_vote(pool, cid, 'oracle', truth[cid])
     return q
 
 def test_cold_start_below_chance(tmp_path, lab, capsys):
     "A field where the lab model is below chance, through the README's commands: init, collect, retrain, queue, label, retrain."
-    from tamil_ser.acquire import queue_cli
     from tamil_ser.pool import pool_rows
-    d = tmp_path/'cold'
-    assert init_cli([str(d), '--lab', str(lab), '--backbone', 'egemaps', '--mode', 'probe']) == 0
-    set_params(d, valid=0)
+    d = probe_project(tmp_path, lab, 'cold')
     pool = d/'data'/'pool'
     t = add_batch(pool, 'b1', FIELD, vote=False, voiced=SHIFTED)  # 16 speakers, nothing labelled
     capsys.readouterr()
     assert retrain_cli([str(d)]) == 0                           # no round: it says what to label first
     said = capsys.readouterr().out
     assert f'tamil-ser queue {pool} --test --strategy random' in said, said
-    votes_for(pool, _queue(queue_cli, [pool, '--test', '--strategy', 'random', '--n', '100'], tmp_path/'qt.csv'), t)
+    votes_for(pool, _queue([pool, '--test', '--strategy', 'random', '--n', '100'], tmp_path/'qt.csv'), t)
     assert retrain_cli([str(d)]) == 0                           # round 0: the lab model alone, below chance
     g = json.loads((d/'gate'/'gate.json').read_text())
     assert g['decision'] == 'reject' and g['challenger']['uar'] < 0.2 and g['n_speakers'] >= 3, g['reasons']
     said = capsys.readouterr().out
     assert f'next: label more field clips: `tamil-ser queue {pool} --n 50 --out queue.csv`' in said, said
-    q = votes_for(pool, _queue(queue_cli, [pool, '--n', '40'], tmp_path/'q1.csv'), t)   # no champion: the model-free queue
+    q = votes_for(pool, _queue([pool, '--n', '40'], tmp_path/'q1.csv'), t)   # no champion: the model-free queue
     assert 'spread' in capsys.readouterr().out
     spk = pool_rows(pool).set_index('clip_id').speaker[q.clip_id]
     assert spk.nunique() == 16 - g['n_speakers'] and spk.value_counts().max() <= 6, spk.value_counts()   # over every train speaker
@@ -440,7 +441,8 @@ def test_cold_start_below_chance(tmp_path, lab, capsys):
     assert list(h.decision) == ['reject', 'promote'], h.reasons.tolist()
     assert h.challenger_uar.astype(float).iloc[-1] > 0.5
 
-def _queue(queue_cli, args, out):
-    "Run `tamil-ser queue ARGS --out OUT` and read the queue back."
+def _queue(args, out):
+    "Run `tamil-ser queue ARGS --out OUT`; the queue's path."
+    from tamil_ser.acquire import queue_cli
     assert queue_cli([str(a) for a in args] + ['--out', str(out)]) == 0
     return out
