@@ -15,7 +15,9 @@
 - Strategies: random, uncertainty, diverse, default (diverse + 10 % random); seeds 0 1 2 (seed changes the queue's randomness).
   `spread` asks the queue with no model at all, every round (the model-free default: picks spread over features and actors);
   `cold` is what a new project does: no model for the first queue, the default strategy with the round's model after it.
-- Goal (issue 12): `default` reaches random's UAR at 200 labels with at most 120 labels.
+- Goal (issue 12): `default` reaches random's UAR at 200 labels with at most 120 labels (issue 21: at most 100).
+- Queues weigh clips by their chance of being one of the five emotions, learnt from the votes (`in_scope`); `--no-scope` turns
+  that off. `--field-weight W` weighs each labelled field clip W times in the fit (default 1; the library's loop uses 3).
 - `--field cold` (issue 21): a field where the lab model is near chance. RAVDESS with its actors confounded (one or two emotions
   each, as in `norm.py`), its audio band-limited to a telephone's 300-3400 Hz and mixed with pink noise at 5 dB SNR, written
   once to benchmarks/out/cold_field/ (features cached like any clip).
@@ -47,14 +49,14 @@ class SourceProbe(SERModel):
         P[:, self.clf.classes_] = self.clf.predict_proba((np.asarray(X)[:, 0] - self.mu) / self.sd)
         return P
 
-def fit(Z, y, seed=0):
-    "Top-1000 ANOVA features, then L2 logistic regression (balanced classes)."
+def fit(Z, y, seed=0, w=None):
+    "Top-1000 ANOVA features, then L2 logistic regression (balanced classes; clips weighted by `w`)."
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     k = min(1000, Z.shape[1])
     lr = LogisticRegression(C=0.1, max_iter=300, class_weight='balanced', random_state=seed)
-    return make_pipeline(SelectKBest(f_classif, k=k), lr).fit(Z, y)
+    return make_pipeline(SelectKBest(f_classif, k=k), lr).fit(Z, y, logisticregression__sample_weight=w)
 
 def zscore(X): return (X - X.mean(0)) / (X.std(0) + 1e-6), X.mean(0), X.std(0) + 1e-6
 
@@ -66,8 +68,9 @@ def degrade(x, sr, seed, snr_db=5.):
     w *= np.sqrt(np.mean(y ** 2) / (np.mean(w ** 2) + 1e-12)) * 10 ** (-snr_db / 20)
     return (y + w).astype(np.float32)
 
-def cold_field(field: pd.DataFrame, out=Path('benchmarks/out/cold_field')) -> pd.DataFrame:
-    "RAVDESS confounded, band-limited and noisy, written once under `out`."
+def cold_field(field: pd.DataFrame, out=None, snr_db:float=5.) -> pd.DataFrame:
+    "RAVDESS confounded, band-limited and noisy (pink noise at `snr_db`), written once under `out`."
+    out = Path(out or ('benchmarks/out/cold_field' + ('' if snr_db == 5 else f'_snr{snr_db:g}')))
     import soundfile as sf
     from tamil_ser.audio import load_audio
     m = confounded(field).reset_index(drop=True)
@@ -75,7 +78,7 @@ def cold_field(field: pd.DataFrame, out=Path('benchmarks/out/cold_field')) -> pd
     paths = []
     for i, p in enumerate(m.path):
         f = (out/Path(p).name).resolve()
-        if not f.exists(): sf.write(f, degrade(load_audio(p), 16000, i), 16000)
+        if not f.exists(): sf.write(f, degrade(load_audio(p), 16000, i, snr_db), 16000)
         paths.append(str(f))
     return m.assign(path=paths)
 
@@ -105,7 +108,7 @@ def make_pool(root, field, test):
 QUEUES = dict(spread=(lambda r: False, 'default'),   # strategy -> (whether round r's queue may ask the model, queue strategy)
               cold=(lambda r: r > 1, 'default'))
 
-def run(strategy, seed, ctx, rounds, per_round, work):
+def run(strategy, seed, ctx, rounds, per_round, work, scope=True, field_weight=1.):
     "UAR on the field test set after 0..rounds rounds of `per_round` oracle labels under `strategy`."
     from sklearn.metrics import balanced_accuracy_score
     lab, ZL, yL, field, ZF, row_of, te, yte, bb, mu, sd, test = ctx
@@ -115,13 +118,15 @@ def run(strategy, seed, ctx, rounds, per_round, work):
     v = Votes(pool)
     for r in range(1, rounds + 1):
         ask, how = QUEUES.get(strategy, (lambda r: True, strategy))
-        q = queue(pool, model if ask(r) else None, n=per_round, strategy=how, seed=seed * 1000 + r, progress=False, backbone=bb)
+        q = queue(pool, model if ask(r) else None, n=per_round, strategy=how, seed=seed * 1000 + r, progress=False, backbone=bb,
+                  scope=scope)
         answers = [vote_label(field.label[row_of[c]]) for c in q.clip_id]
         v.add_many(pd.DataFrame(dict(clip_id=q.clip_id, annotator='oracle', label=answers, at='', note='', seconds=np.nan)))
         m = export_labels(pool, verbose=False)
         rows = [row_of[c] for c in m.clip_id]
         Z, y = np.r_[ZL, ZF[rows]], np.r_[yL, m.label.map(EMOTIONS.index).to_numpy()]
-        model = SourceProbe(fit(Z, y, seed), bb, mu, sd)
+        w = np.r_[np.ones(len(ZL)), np.full(len(rows), field_weight)]
+        model = SourceProbe(fit(Z, y, seed, w), bb, mu, sd)
         out.append(dict(strategy=strategy, seed=seed, labels=r * per_round, trained=len(rows),
                         uar=balanced_accuracy_score(yte, model.clf.predict(ZF[te]))))
     v.close()
@@ -176,6 +181,8 @@ def main(argv=None):
     ap.add_argument('--per-round', type=int, default=40)
     ap.add_argument('--strategies', nargs='+', default=['random', 'uncertainty', 'diverse', 'default'])
     ap.add_argument('--field', default='ravdess', choices=['ravdess', 'cold'], help='cold: confounded, band-limited, noisy RAVDESS')
+    ap.add_argument('--no-scope', dest='scope', action='store_false', help="queues do not weigh clips by their chance of being an emotion")
+    ap.add_argument('--field-weight', type=float, default=1., help='weight of each labelled field clip in the fit (the library: 3)')
     ap.add_argument('--out', default='benchmarks/out/active_learning')
     ap.add_argument('--curves', nargs='+', metavar='CSV', help='no runs: summarise and plot curves.csv files of earlier runs together')
     a = ap.parse_args(argv)
@@ -197,7 +204,7 @@ def main(argv=None):
     for s in a.strategies:
         for seed in a.seeds:
             t = time.time()
-            rows += run(s, seed, ctx, a.rounds, a.per_round, work)
+            rows += run(s, seed, ctx, a.rounds, a.per_round, work, a.scope, a.field_weight)
             curve = ' '.join(f"{r['uar']:.3f}" for r in rows[-a.rounds - 1:])
             print(f'{s:<12} seed {seed}: {curve}  ({time.time() - t:.0f} s)', flush=True)
     report(pd.DataFrame(rows), a, round(time.time() - t0))

@@ -20,7 +20,7 @@ from .labels import consensus, pool_votes
 
 # %% auto #0
 __all__ = ['QUEUE_SKIP', 'STRATEGIES', 'model_scores', 'entropy', 'margin', 'k_center', 'rank_diverse', 'rank_balanced',
-           'rank_spread', 'queue', 'queue_cli', 'labelstudio_config', 'export_labelstudio']
+           'in_scope', 'rank_spread', 'queue', 'queue_cli', 'labelstudio_config', 'export_labelstudio']
 
 # %% ../nbs/19_acquire.ipynb #a9ba6b51
 QUEUE_SKIP = ('short', 'quiet', 'clipped', 'music', 'nospeech')    # quality tags a queue never offers
@@ -92,9 +92,10 @@ def rank_diverse(P,                  # probabilities of the candidates, (clips, 
                  width:int=10,       # pick among the `width * n` most uncertain
                  seed:int=0,         # the seed of k-means
                  method:str='kmeans',# 'kmeans' (uncertainty-weighted clusters) or 'kcenter' (farthest first)
+                 scope=None,         # each row's chance of being worth a label (`in_scope`), which weighs its uncertainty
                 ) -> np.ndarray:
     "The `width * n` most uncertain rows, then `n` of them spread over the embeddings (`method`: 'kmeans' or 'kcenter')."
-    u = entropy(P)
+    u = entropy(P) * (1 if scope is None else np.asarray(scope, float))
     short = np.argsort(-u, kind='stable')[:max(width * n, n)]
     S, C = _space(E[short], labelled, seed=seed)
     if method == 'kcenter': return short[k_center(S, n, C if len(C) else None, first=0)]
@@ -112,12 +113,28 @@ def rank_balanced(P, accents, n:int) -> np.ndarray:
     d['turn'] = d.groupby('cell').cumcount()
     return d.sort_values(['turn', 'u'], ascending=[True, False], kind='stable').index.to_numpy()[:n]
 
+# %% ../nbs/19_acquire.ipynb #059b5e46
+def in_scope(E,                 # embeddings of the candidates, (clips, dims)
+             voted,             # embeddings of clips with votes, (voted, dims)
+             useful,            # per voted clip: whether most of its votes named one of the five emotions
+             seed:int=0,        # the seed of the projection
+             min_each:int=5,    # at least this many voted clips of each kind, else None
+            ) -> np.ndarray|None:
+    "Each candidate's chance of being one of the five emotions (worth a label), learnt from voted clips; None with too few votes."
+    from sklearn.linear_model import LogisticRegression
+    useful = np.asarray(useful, bool)
+    if voted is None or min(useful.sum(), (~useful).sum()) < min_each: return None
+    S, V = _space(E, voted, seed=seed)
+    clf = LogisticRegression(C=0.1, max_iter=500, class_weight='balanced')
+    return clf.fit(V, useful).predict_proba(S)[:, 1]
+
 # %% ../nbs/19_acquire.ipynb #45fbe29a
 def rank_spread(E,                 # features of the candidates, (clips, dims)
                 groups,            # each candidate's group: its speaker, or its origin recording where it has none
                 n:int,             # how many to pick
                 taken=None,        # clips already labelled per group (a dict), so new picks go to other groups first
                 seed:int=0,        # the seed of k-means
+                scope=None,        # each row's chance of being worth a label (`in_scope`): clusters follow it, and below 0.5 waits
                ) -> np.ndarray:
     "`n` rows spread over `groups` and the features: each the central clip of a new k-means cluster, from a least-picked group."
     from sklearn.cluster import KMeans
@@ -125,13 +142,14 @@ def rank_spread(E,                 # features of the candidates, (clips, dims)
     S = _space(E, seed=seed)[0]
     k = min(n, len(np.unique(S.round(6), axis=0)))
     if k == 0: return np.array([], int)
-    km = KMeans(k, n_init=1, random_state=seed).fit(S)
+    km = KMeans(k, n_init=1, random_state=seed).fit(S, sample_weight=scope)
+    low = np.zeros(len(S), bool) if scope is None else np.asarray(scope) < 0.5
     size = np.bincount(km.labels_, minlength=k)[km.labels_]
     dist = np.linalg.norm(S - km.cluster_centers_[km.labels_], axis=1)
     count, covered, picks = dict(taken or {}), set(), []
     for _ in range(k):
         free = np.setdiff1d(np.arange(len(S)), picks)
-        best = min(free, key=lambda i: (count.get(groups[i], 0), km.labels_[i] in covered, -size[i], dist[i]))
+        best = min(free, key=lambda i: (count.get(groups[i], 0), low[i], km.labels_[i] in covered, -size[i], dist[i]))
         count[groups[best]] = count.get(groups[best], 0) + 1
         covered.add(km.labels_[best])
         picks.append(best)
@@ -168,26 +186,31 @@ def _mix_random(main, rest, n:int, share:float, rng, name:str='diverse') -> tupl
         who.insert(s, 'random')
     return np.array(order, int), who
 
-def _ranked(c, strategy, n, P, E, labelled, seed, random_share, method='kmeans') -> tuple[np.ndarray, list]:
+def _ranked(c, strategy, n, P, E, labelled, seed, random_share, method='kmeans', scope=None) -> tuple[np.ndarray, list]:
     "Order of the candidate rows under `strategy`, and which strategy picked each."
     rng = np.random.default_rng(seed)
     if strategy == 'random': o = rng.permutation(len(c))[:n]
     elif strategy == 'uncertainty': o = np.argsort(-entropy(P), kind='stable')[:n]
     elif strategy == 'margin': o = np.argsort(-margin(P), kind='stable')[:n]
     elif strategy == 'balanced': o = rank_balanced(P, c.accent.to_numpy(), n)
-    elif strategy == 'diverse': o = rank_diverse(P, E, n, labelled, seed=seed, method=method)
+    elif strategy == 'diverse': o = rank_diverse(P, E, n, labelled, seed=seed, method=method, scope=scope)
     else:
-        main = rank_diverse(P, E, n - _random_count(n, random_share), labelled, seed=seed, method=method)
+        main = rank_diverse(P, E, n - _random_count(n, random_share), labelled, seed=seed, method=method, scope=scope)
         return _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, rng)
     return np.asarray(o, int), [strategy] * len(o)
 
 # %% ../nbs/19_acquire.ipynb #018d543a
-def _labelled_space(pool, model, t, votes, progress) -> np.ndarray|None:
-    "Embeddings of the pool's clips that already have votes (the centres `diverse` keeps away from), at most 2000 of them."
+def _useful(votes, ids) -> np.ndarray:
+    "Whether most votes of each clip of `ids` named one of the five emotions (not other, no speech or bad audio)."
+    return votes.label.isin(EMOTIONS).groupby(votes.clip_id).mean().reindex(ids).to_numpy() > 0.5
+
+def _labelled_space(pool, model, t, votes, progress) -> tuple:
+    "Embeddings of at most 2000 voted clips of the pool (the centres `diverse` keeps away from), and whether each was an emotion."
     lab = t[t.clip_id.isin(set(votes.clip_id))].drop_duplicates('clip_id')[:2000]
-    if not len(lab): return None
+    if not len(lab): return None, None
     E = model_scores(model, pool, lab.reset_index(drop=True), progress)[1]
-    return E[~np.isnan(E).any(1)]
+    ok = ~np.isnan(E).any(1)
+    return E[ok], _useful(votes, lab.clip_id)[ok]
 
 def _queue_table(pool, c, o, score, who, P) -> pd.DataFrame:
     "The queue as a table, best first."
@@ -209,7 +232,14 @@ def _field_backbone(project, backbone:str|None=None) -> tuple[str, float]:
     train = (project_params(project).get('train') or {}) if project is not None else {}
     return str(backbone or train.get('backbone') or 'egemaps'), float(train.get('max_seconds') or MAX_SECONDS)
 
-def _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress) -> tuple:
+def _voted_worth(pool, E, lab, votes, bb, secs, seed, progress):
+    "`in_scope` of candidates `E` from the features of (at most 2000 of) the voted pool rows `lab`; None with too few votes."
+    lab = lab.iloc[:2000]
+    V = pool_features(pool, bb, lab.clip_id, secs, progress).mean(1)
+    ok = ~np.isnan(V).any(1)
+    return in_scope(E, V[ok], _useful(votes, lab.clip_id)[ok], seed)
+
+def _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress, scope=True) -> tuple:
     "The model-free default queue: (candidates kept, order, which part picked each, a line saying how)."
     bb, secs = _field_backbone(project, backbone)
     X = pool_features(pool, bb, c.clip_id, secs, progress)
@@ -218,10 +248,13 @@ def _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, p
     c, E = c[ok].reset_index(drop=True), X[ok].mean(1)
     g = _groups(c)
     lab = t[t.clip_id.isin(set(votes.clip_id))].drop_duplicates('clip_id')
-    main = rank_spread(E, g, n - _random_count(n, random_share), pd.Series(_groups(lab)).value_counts().to_dict(), seed)
+    worth = _voted_worth(pool, E, lab, votes, bb, secs, seed, progress) if scope and len(lab) else None
+    taken = pd.Series(_groups(lab)).value_counts().to_dict()
+    main = rank_spread(E, g, n - _random_count(n, random_share), taken, seed, worth)
     o, who = _mix_random(main, np.setdiff1d(np.arange(len(c)), main), n, random_share, np.random.default_rng(seed), 'spread')
     kind = 'speakers' if (c.speaker != '').all() else 'speakers or recordings'
     how = f'no model yet: picks spread over the pool\'s {bb} features and {len(set(g[o]))} {kind}, about {random_share:.0%} random'
+    if worth is not None: how += f', clips that sound like an emotion first (learnt from {len(lab)} voted clips)'
     return c, o, who, how
 
 def queue(pool,                    # the pool folder, or a project (its pool)
@@ -236,6 +269,7 @@ def queue(pool,                    # the pool folder, or a project (its pool)
           progress:bool=True,      # show a progress bar while clips are scored
           method:str='kmeans',     # how diverse and default spread their picks: uncertainty-weighted kmeans, or kcenter (core-set)
           backbone:str|None=None,  # the features of picks made without a model (default: the project's backbone, else egemaps)
+          scope:bool=True,         # diverse, default and spread: favour clips likely to be an emotion, learnt from the votes
          ) -> pd.DataFrame:
     "The `n` clips of `pool` to label next under `strategy` (see `STRATEGIES`), scored by `model`; one row per clip, best first."
     if strategy not in STRATEGIES: raise UserError(f"unknown strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
@@ -250,25 +284,30 @@ def queue(pool,                    # the pool folder, or a project (its pool)
         o, score = _disagreement(c, votes, n)
         return _queue_table(pool, c, o, score, ['disagreement'] * len(o), None)
     if model is None and strategy == 'default' and len(c):
-        c, o, who, how = _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress)
+        c, o, who, how = _spread_queue(pool, c, t, votes, n, seed, random_share, project, backbone, progress, scope)
         q = _queue_table(pool, c, o, np.full(len(o), np.nan), who, None)
         q.attrs['how'] = how
         return q
     if model is None and strategy not in ('random', 'default'):
         raise UserError(f'strategy {strategy!r} needs a model: pass --model (a bundle or a project), '
                         'or use the default strategy, which needs none')
-    P = E = labelled = None
+    P = E = labelled = worth = None
     if model is not None and len(c):
         P, E = model_scores(model, pool, c, progress)
         ok = ~np.isnan(P).any(1) & ~np.isnan(E).any(1)
         if (~ok).any():
             print(f'queue: {(~ok).sum()} unreadable clip(s) left out')
             c, P, E = c[ok].reset_index(drop=True), P[ok], E[ok]
-        if strategy in ('diverse', 'default') and len(votes): labelled = _labelled_space(pool, model, t, votes, progress)
+        if strategy in ('diverse', 'default') and len(votes):
+            labelled, useful = _labelled_space(pool, model, t, votes, progress)
+            worth = in_scope(E, labelled, useful, seed) if scope else None
     if not len(c): return _queue_table(pool, c, np.array([], int), [], [], None)
-    o, who = _ranked(c, strategy, n, P, E, labelled, seed, random_share, method)
+    o, who = _ranked(c, strategy, n, P, E, labelled, seed, random_share, method, worth)
     score = (margin(P) if strategy == 'margin' else entropy(P))[o] if P is not None else np.full(len(o), np.nan)
-    return _queue_table(pool, c, o, score, who, P)
+    q = _queue_table(pool, c, o, score, who, P)
+    if worth is not None:
+        q.attrs['how'] = f'{strategy}, weighing each clip by its chance of being an emotion (learnt from {len(useful)} voted clips)'
+    return q
 
 # %% ../nbs/19_acquire.ipynb #94b6a987
 def _queue_parser() -> argparse.ArgumentParser:
