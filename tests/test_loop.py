@@ -381,6 +381,44 @@ def test_init_killed_anywhere_then_run_again(tmp_path, lab):
         for f in ('params.yaml', 'dvc.yaml', 'README.md', 'data/pool/pool.csv', 'models/history.csv', '.dvc/config'):
             assert git(d, 'ls-tree', '--name-only', 'HEAD', '--', f).strip() == f, (i, f)       # committed
 
+KILL_SPLITS = """
+import sys, time, tamil_ser.pool as P
+write = P.write_table
+def slow(df, path, **k):                  # a slow disk: the kill can land inside the write
+    time.sleep(0.3)
+    return write(df, path, **k)
+P.write_table = slow
+print('ready', flush=True)
+P.field_splits(sys.argv[1])
+"""
+
+def test_field_splits_killed_anywhere(tmp_path):
+    "SIGKILL at any moment while splits.csv grows (speakers and speakerless recordings): it stays whole, and the rerun matches."
+    import random
+    from tamil_ser.pool import field_splits, POOL_COLUMNS
+    n = 20000
+    rows = pd.DataFrame({c: '' for c in POOL_COLUMNS}, index=range(n)).assign(
+        path=[f'clips/b1/{i}.flac' for i in range(n)], clip_id=[f'{i:016x}' for i in range(n)],
+        speaker=[f'spk{i}' if i % 2 else '' for i in range(n)], origin=[f'film{i}.mp4' for i in range(n)])
+    clean = tmp_path/'clean'
+    clean.mkdir()
+    rows.to_csv(clean/'pool.csv', index=False)
+    want = field_splits(clean)
+    assert len(want) == n and (want.speaker == '').sum() == n // 2          # a row per speaker, or per recording without one
+    rng = random.Random(5)
+    for i, wait in enumerate([0.05, 0.32] + [rng.uniform(0, 0.6) for _ in range(3)]):
+        d = tmp_path/f'k{i}'
+        d.mkdir()
+        rows.to_csv(d/'pool.csv', index=False)
+        p = subprocess.Popen([sys.executable, '-c', KILL_SPLITS, str(d)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == 'ready'
+        time.sleep(wait)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if (d/'splits.csv').exists():                                   # never a torn file: absent, or all of it
+            assert pd.read_csv(d/'splits.csv', dtype=str, keep_default_na=False).equals(want), i
+        assert field_splits(d).equals(want), i
+
 def test_speakerless_field_runs_the_loop(tmp_path, lab, capsys):
     "Film clips without speaker ids: whole recordings form the field test set, queue needs no model, the gate resamples recordings."
     from tamil_ser.acquire import queue
