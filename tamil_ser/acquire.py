@@ -113,7 +113,7 @@ def rank_balanced(P, accents, n:int) -> np.ndarray:
     d['turn'] = d.groupby('cell').cumcount()
     return d.sort_values(['turn', 'u'], ascending=[True, False], kind='stable').index.to_numpy()[:n]
 
-# %% ../nbs/19_acquire.ipynb #059b5e46
+# %% ../nbs/19_acquire.ipynb #0405f220
 def in_scope(E,                 # embeddings of the candidates, (clips, dims)
              voted,             # embeddings of clips with votes, (voted, dims)
              useful,            # per voted clip: whether most of its votes named one of the five emotions
